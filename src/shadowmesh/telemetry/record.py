@@ -51,6 +51,10 @@ class RequestRecord:
     shadow: bool = False  # True for a mirrored copy
     mirror_of: str | None = None  # the primary's request id, for a shadow copy
     extra: dict[str, str] = field(default_factory=dict)
+    # further Envoy access-log fields; left None when the data plane does not know them
+    upstream_local_address: str | None = None  # "ip:port" of our side of the upstream connection
+    connection_termination_details: str | None = None
+    requested_server_name: str | None = None  # SNI; plain HTTP listeners have none
 
 
 class Observer(Protocol):

@@ -1,0 +1,257 @@
+"""`Telemetry`: the Observer the data plane reports to.
+
+`on_request` is on the hot path, once per request and once per shadow copy, so it only builds
+one tuple and bumps plain counters: no string formatting, no locks, no metrics library. The
+access log keeps the record itself and formats a whole batch later, from a `call_later` timer
+(every ~100 ms) or as soon as a batch is large; the batch then goes to a writer thread.
+Everything else (Prometheus text, the graph, log queries) is computed from `snapshot()` when
+someone asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from shadowmesh.telemetry.accesslog import FORMATTERS
+from shadowmesh.telemetry.histogram import DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES
+from shadowmesh.telemetry.logsink import Batch, LogSink
+from shadowmesh.telemetry.record import RequestRecord
+from shadowmesh.telemetry.snapshot import (
+    LOG_RING_SIZE,
+    Gauge,
+    LogEntry,
+    RequestKey,
+    RequestStats,
+    TelemetrySnapshot,
+)
+
+GaugeSource = Callable[[], Iterable[Gauge]]
+
+FLUSH_INTERVAL_S = 0.1
+BATCH_SIZE = 512
+GRAPH_BUCKET_S = 5.0
+GRAPH_WINDOW_S = 15 * 60.0
+
+# Flags that do not mean the shadow failed (faults are never applied to copies, but a delay
+# flag on a copy still came with a real answer).
+_BENIGN_FLAGS = frozenset({"-", "DI"})
+
+
+def mirror_outcome(response_code: int, response_flags: str) -> str:
+    """succeeded | failed | timed_out for one shadow copy: any real answer (whatever its
+    status) succeeded; an upstream timeout (UT) timed out; no answer or a failure flag
+    (UF, UH, UO, URX, UC, ...) failed."""
+    if response_flags != "-":
+        flags = response_flags.split(",")
+        if "UT" in flags:
+            return "timed_out"
+        if not _BENIGN_FLAGS.issuperset(flags):
+            return "failed"
+    return "succeeded" if response_code else "failed"
+
+
+class Telemetry:
+    """Aggregates records into counters, histograms, graph buckets and log lines."""
+
+    def __init__(
+        self,
+        *,
+        log_format: str = "text",
+        sink: LogSink | None = None,
+        keep_recent_logs: bool = True,
+        graph_bucket_seconds: float = GRAPH_BUCKET_S,
+        graph_window_seconds: float = GRAPH_WINDOW_S,
+        flush_interval: float = FLUSH_INTERVAL_S,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        if log_format not in FORMATTERS:
+            raise ValueError(f"access log format must be one of {sorted(FORMATTERS)}")
+        self._format = FORMATTERS[log_format]
+        self.log_format = log_format
+        self._sink = sink
+        self._logging = sink is not None or keep_recent_logs
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._pending: list[RequestRecord] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flush_soon = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._requests: dict[RequestKey, RequestStats] = {}
+        self._mirror: dict[tuple[str, str], int] = {}
+        self._mirror_skipped: dict[tuple[str, str], int] = {}
+        self._bucket_s = graph_bucket_seconds
+        self._max_buckets = max(1, int(graph_window_seconds // graph_bucket_seconds))
+        self._graph: dict[int, dict[RequestKey, list[int]]] = {}
+        self._newest_bucket = -1
+        self._logs: dict[str, deque[LogEntry]] = {}
+        self._gauge_sources: list[GaugeSource] = []
+        self.observer_errors = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Telemetry [{len(self._requests)} label sets | {len(self._pending)} log records "
+            f"pending | {len(self._graph)} graph buckets | sink {self._sink!r}]>"
+        )
+
+    # -- Observer (hot path) -------------------------------------------------------------
+
+    def on_request(self, record: RequestRecord) -> None:
+        try:
+            r = record
+            key = (
+                r.source_workload,
+                r.destination_service,
+                r.destination_service_name,
+                r.destination_service_namespace,
+                r.destination_workload,
+                r.destination_version,
+                r.response_code,
+                r.response_flags,
+                r.shadow,
+            )
+            stats = self._requests.get(key)
+            if stats is None:
+                stats = self._requests[key] = RequestStats()
+            duration = r.duration_ms
+            slot = bisect_left(DURATION_BUCKETS_MS, duration)
+            stats.count += 1
+            stats.duration[slot] += 1
+            stats.duration_sum += duration
+            stats.request_bytes[bisect_left(SIZE_BUCKETS_BYTES, r.bytes_received)] += 1
+            stats.request_bytes_sum += r.bytes_received
+            stats.response_bytes[bisect_left(SIZE_BUCKETS_BYTES, r.bytes_sent)] += 1
+            stats.response_bytes_sum += r.bytes_sent
+
+            bucket = int(r.start_time // self._bucket_s)
+            cells = self._graph.get(bucket)
+            if cells is None:
+                cells = self._new_graph_bucket(bucket)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = [0] * (len(DURATION_BUCKETS_MS) + 2)
+            cell[0] += 1
+            cell[slot + 1] += 1
+
+            if r.shadow:
+                self._count_mirror(r.destination_service, r.response_code, r.response_flags)
+            if self._logging:
+                self._pending.append(r)
+                if self._timer is None or len(self._pending) >= self._batch_size:
+                    self._schedule_flush()
+        except Exception:
+            # An observer must never fail a request; count it so a bug still shows.
+            self.observer_errors += 1
+
+    def on_mirror_skipped(self, destination_service: str, reason: str) -> None:
+        key = (destination_service, reason)
+        self._mirror_skipped[key] = self._mirror_skipped.get(key, 0) + 1
+
+    def _count_mirror(self, service: str, code: int, flags: str) -> None:
+        mirror = self._mirror
+        sent = (service, "sent")
+        mirror[sent] = mirror.get(sent, 0) + 1
+        outcome = (service, mirror_outcome(code, flags))
+        mirror[outcome] = mirror.get(outcome, 0) + 1
+
+    def _new_graph_bucket(self, bucket: int) -> dict[RequestKey, list[int]]:
+        oldest = max(bucket, self._newest_bucket) - self._max_buckets + 1
+        cells: dict[RequestKey, list[int]] = {}
+        if bucket < oldest:
+            return cells  # a record older than the window: count it nowhere
+        self._graph[bucket] = cells
+        if bucket > self._newest_bucket:
+            self._newest_bucket = bucket
+            for old in [b for b in self._graph if b < oldest]:
+                del self._graph[old]
+        return cells
+
+    # -- access log batching -------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # No loop (a synchronous caller): format when the batch is full.
+                if len(self._pending) >= self._batch_size:
+                    self.flush()
+                return
+        if len(self._pending) >= self._batch_size:
+            if not self._flush_soon:
+                self._flush_soon = True
+                self._loop.call_soon(self.flush)
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self._flush_interval, self.flush)
+
+    def flush(self) -> None:
+        """Format pending records into the recent-lines rings and hand them to the sink."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush_soon = False
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        now = time.time()
+        batch: Batch = {}
+        fmt = self._format
+        for record in pending:
+            try:
+                line = fmt(record)
+            except Exception:
+                self.observer_errors += 1
+                continue
+            workload = record.destination_workload
+            ring = self._logs.get(workload)
+            if ring is None:
+                ring = self._logs[workload] = deque(maxlen=LOG_RING_SIZE)
+            ring.append((now, line))
+            lines = batch.get(workload)
+            if lines is None:
+                batch[workload] = [line]
+            else:
+                lines.append(line)
+        if self._sink is not None:
+            self._sink.write(batch)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def add_gauge_source(self, fn: GaugeSource) -> None:
+        """`fn()` yields (metric name, labels, value); it is called at each snapshot."""
+        self._gauge_sources.append(fn)
+
+    def snapshot(self) -> TelemetrySnapshot:
+        self.flush()
+        gauges: list[Gauge] = []
+        for source in self._gauge_sources:
+            try:
+                gauges.extend((name, dict(labels), float(v)) for name, labels, v in source())
+            except Exception as exc:
+                print(f"shadowmesh: gauge source {source!r} failed: {exc}", file=sys.stderr)
+        return TelemetrySnapshot(
+            taken_at=time.time(),
+            requests={key: stats.copy() for key, stats in self._requests.items()},
+            mirror=dict(self._mirror),
+            mirror_skipped=dict(self._mirror_skipped),
+            graph={
+                bucket * self._bucket_s: {key: list(cell) for key, cell in cells.items()}
+                for bucket, cells in self._graph.items()
+            },
+            graph_bucket_seconds=self._bucket_s,
+            logs={workload: list(ring) for workload, ring in self._logs.items()},
+            gauges=gauges,
+            access_log_dropped=self._sink.dropped if self._sink is not None else 0,
+        )
+
+    async def aclose(self) -> None:
+        """Flush what is pending and close the log files (waits for the writer thread)."""
+        self.flush()
+        self._logging = False
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            await asyncio.to_thread(sink.close)
