@@ -16,10 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support import accesslog
 
 LISTEN = re.compile(r"shadowmesh: listening on http://([\d.]+):(\d+)")
 ADMIN = re.compile(r"shadowmesh: admin on http://([\d.]+):(\d+)")
@@ -36,6 +38,7 @@ class ShadowmeshProcess:
         self.config_file = self.config_dir / "mesh.yaml"
         self.config_file.write_text(config)
         self.args = args
+        self.access_log = workdir / "access.log"
         self.workers = workers
         self.port = 0
         self.admin_port = 0
@@ -64,6 +67,8 @@ class ShadowmeshProcess:
                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
+        if "--access-log" not in self.args:
+            cmd += ["--access-log", str(self.access_log)]
         cmd += list(self.args)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -112,6 +117,11 @@ class ShadowmeshProcess:
         self._finish()
         assert self.returncode is not None
         return self.returncode
+
+    def terminate(self) -> None:
+        """Send SIGTERM and return at once (to look at the process while it drains)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGTERM)
 
     def stop_gracefully(self) -> None:
         code = self.stop()
@@ -188,6 +198,19 @@ class ShadowmeshProcess:
                     continue
                 total += sample.value
         return total
+
+    def access_entries(self) -> list[accesslog.AccessEntry]:
+        return accesslog.read(self.access_log)
+
+    def wait_access(
+        self, pred: Callable[[accesslog.AccessEntry], bool], n: int = 1, timeout: float = 10.0
+    ) -> list[accesslog.AccessEntry]:
+        return accesslog.wait_for(self.access_log, pred, n, timeout)
+
+    def access_log_flags(self, status: int, expect: int = 1) -> list[str]:
+        """Flags of the logged responses with `status` (waits for `expect` of them)."""
+        entries = self.wait_access(lambda e: e.status == status, expect)
+        return [flag for e in entries for flag in sorted(e.flag_set)]
 
     def rss_bytes(self) -> int:
         """Resident memory of the process (Linux /proc)."""
