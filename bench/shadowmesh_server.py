@@ -1,0 +1,110 @@
+"""shadowmesh as the proxy under test: its Istio YAML, and `shadowmesh run` as a process.
+
+The YAML is the httpbin v1/v2 layout of Istio's mirroring task: v1 is the primary backend,
+v2 the shadow (fast nginx, the slow server, or a port nobody listens on). The client reaches
+the service by sending `Host: httpbin:8000` to the listener.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from bench.processes import Child, Supervisor
+from bench.tools import pin_tree
+from bench.waiting import wait_for_lines
+
+SERVICE_HOST = "httpbin:8000"
+LISTENING = re.compile(r"shadowmesh: listening on http://127\.0\.0\.1:(\d+)")
+ADMIN = re.compile(r"shadowmesh: admin on http://127\.0\.0\.1:(\d+)")
+
+
+def mesh_yaml(primary_port: int, shadow_port: int, mirror: bool) -> str:
+    route = "  - route: [{destination: {host: httpbin, subset: v1}}]\n"
+    if mirror:
+        route += (
+            "    mirror: {host: httpbin, subset: v2}\n"
+            "    mirrorPercentage: {value: 100.0}\n"
+        )
+    return f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: httpbin}}
+spec:
+  hosts: [httpbin]
+  ports: [{{number: 8000, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  workloadSelector: {{labels: {{app: httpbin}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: httpbin-v1}}
+spec: {{address: 127.0.0.1, ports: {{http: {primary_port}}}, labels: {{app: httpbin, version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: httpbin-v2}}
+spec: {{address: 127.0.0.1, ports: {{http: {shadow_port}}}, labels: {{app: httpbin, version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: httpbin}}
+spec:
+  host: httpbin
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: httpbin}}
+spec:
+  hosts: [httpbin]
+  http:
+{route}"""
+
+
+def run_available(timeout_s: float = 30.0) -> str | None:
+    """None if `shadowmesh run` can be started, else why not (for a "skipped" row)."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-m", "shadowmesh", "run", "--help"],
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "`shadowmesh run --help` did not answer"
+    if probe.returncode != 0:
+        lines = probe.stderr.decode(errors="replace").strip().splitlines()
+        why = f" ({lines[-1].strip()})" if lines else ""
+        return f"`shadowmesh run` is not available in this checkout{why}"
+    return None
+
+
+def start_shadowmesh(
+    supervisor: Supervisor,
+    name: str,
+    yaml_text: str,
+    workers: int,
+    cpus: frozenset[int] | None,
+    timeout_s: float = 45.0,
+) -> tuple[Child, int]:
+    """Start `shadowmesh run` on free loopback ports; returns the child and its listen port."""
+    config = supervisor.workdir / f"{name}.yaml"
+    config.write_text(yaml_text)
+    argv = [
+        sys.executable, "-m", "shadowmesh", "run",
+        "-f", str(config),
+        "--listen", "127.0.0.1:0",
+        "--admin", "127.0.0.1:0",
+        "--access-log", "off",  # nginx runs with access_log off too
+    ]
+    if workers != 1:
+        argv += ["--workers", str(workers)]
+    child = supervisor.start(name, argv, cpus=cpus)
+    matches = wait_for_lines(child.log, [LISTENING, ADMIN], timeout_s, alive=child.alive)
+    if matches is None:
+        supervisor.stop(child)
+        raise child.failure(f"did not report listening within {timeout_s:.0f}s")
+    # Workers may have been forked after the first exec; make sure all of them are pinned.
+    pin_tree(child.pid, cpus)
+    return child, int(matches[0].group(1))
