@@ -1,0 +1,307 @@
+"""Sending shadow copies without ever touching the primary path.
+
+Copies go through their own connection pools (a separate `ClusterManager`), a bounded queue
+and a concurrency limit, and each shadow cluster has a circuit breaker that opens after
+consecutive connect failures or timeouts. When any of these is full or open, the copy is
+dropped and counted with its reason; nothing waits on a shadow, so a slow or dead shadow
+cannot slow the primary or hold its client connection (the failure mode of nginx's mirror).
+Copies are fire-and-forget and never retried, as in Envoy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shadowmesh.mirror.breaker import CircuitBreaker
+from shadowmesh.mirror.hooks import CaptureHook
+from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
+from shadowmesh.proxy.clusters import ClusterManager
+from shadowmesh.proxy.http11 import Headers, request_head
+from shadowmesh.proxy.upstream import UpstreamConnection
+from shadowmesh.routing.hosts import HostState
+from shadowmesh.routing.table import Route
+from shadowmesh.telemetry.record import Observer, RequestRecord
+
+if TYPE_CHECKING:
+    from shadowmesh.proxy.request import Request
+    from shadowmesh.proxy.tasks import TaskGroup
+
+CAPTURE_LIMIT = 1 << 20  # bytes of a shadow response kept for comparison
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorLimits:
+    queue_size: int = 1024
+    concurrency: int = 128
+    timeout: float = 10.0  # shadowmesh's own cap on a copy; the route timeout applies too
+    breaker_failures: int = 5
+    breaker_cooldown: float = 5.0
+
+
+class MirrorDispatcher:
+    def __init__(self, tasks: TaskGroup, observer: Observer, limits: MirrorLimits,
+                 source_workload: str) -> None:
+        self.clusters = ClusterManager(tasks)
+        self.observer = observer
+        self.limits = limits
+        self.source_workload = source_workload
+        self.capture: CaptureHook | None = None
+        self._queue: deque[tuple[ShadowCopy, bytes]] = deque()
+        self._inflight: set[ShadowExchange] = set()
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def __repr__(self) -> str:
+        return (f"<MirrorDispatcher [Copies: {len(self._inflight)} in flight, "
+                f"{len(self._queue)} queued]>")
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def breaker_states(self) -> dict[str, str]:
+        return {name: b.state(time.monotonic()) for name, b in self._breakers.items()}
+
+    # -- from the primary exchange ------------------------------------------------------
+    def prepare(self, route: Route, req: Request, target: bytes, headers: Headers,
+                authority: str, point: int) -> list[ShadowCopy] | None:
+        """Copies to send for this request once its body is complete, or None."""
+        copies: list[ShadowCopy] = []
+        settings = route.shadow
+        for mirror in route.mirrors:
+            if point >= mirror.ppm:
+                continue
+            service = mirror.cluster.service
+            if req.method == b"CONNECT":
+                continue  # Envoy never mirrors CONNECT
+            if req.upgrade:
+                self.observer.on_mirror_skipped(service, "upgrade")
+                continue
+            if settings.methods is not None and req.method_str not in settings.methods:
+                self.observer.on_mirror_skipped(service, "method_not_allowed")
+                continue
+            copies.append(build_copy(mirror.cluster, settings, req.method, target, headers,
+                                     authority, req.request_id, route.timeout, route.name,
+                                     req.remote))
+        return copies or None
+
+    def dispatch(self, copies: list[ShadowCopy], body: bytes | None, body_size: int) -> None:
+        for copy in copies:
+            if body is None or body_size > copy.settings.body_limit:
+                self.observer.on_mirror_skipped(copy.cluster.service, "body_too_large")
+                continue
+            self._submit(copy, body)
+
+    def skip(self, copies: list[ShadowCopy], reason: str) -> None:
+        for copy in copies:
+            self.observer.on_mirror_skipped(copy.cluster.service, reason)
+
+    # -- queue and limits ---------------------------------------------------------------
+    def _breaker(self, name: str) -> CircuitBreaker:
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = CircuitBreaker(self.limits.breaker_failures, self.limits.breaker_cooldown)
+            self._breakers[name] = breaker
+        return breaker
+
+    def _submit(self, copy: ShadowCopy, body: bytes) -> None:
+        if not self._breaker(copy.cluster.name).allow(time.monotonic()):
+            self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
+            return
+        if len(self._inflight) < self.limits.concurrency:
+            self._start(copy, body)
+        elif len(self._queue) < self.limits.queue_size:
+            self._queue.append((copy, body))
+        else:
+            self.observer.on_mirror_skipped(copy.cluster.service, "queue_full")
+
+    def _start(self, copy: ShadowCopy, body: bytes) -> None:
+        exchange = ShadowExchange(self, copy, body)
+        self._inflight.add(exchange)
+        exchange.start()
+
+    def done(self, exchange: ShadowExchange, ok: bool) -> None:
+        self._inflight.discard(exchange)
+        breaker = self._breaker(exchange.copy.cluster.name)
+        if ok:
+            breaker.success()
+        else:
+            breaker.failure(time.monotonic())
+        self.observer.on_request(exchange.record())
+        if self.capture is not None and exchange.status:
+            self.capture.shadow_response(exchange.copy, exchange.status,
+                                         exchange.response_headers,
+                                         b"".join(exchange.response_body),
+                                         exchange.duration_ms)
+        while self._queue and len(self._inflight) < self.limits.concurrency:
+            copy, body = self._queue.popleft()
+            if self._breaker(copy.cluster.name).allow(time.monotonic()):
+                self._start(copy, body)
+            else:
+                self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
+
+
+class ShadowExchange:
+    """One copy in flight: an `UpstreamClient` that reads the answer and throws it away
+    (keeping a bounded capture for comparison)."""
+
+    __slots__ = (
+        "_captured",
+        "_cluster",
+        "_conn",
+        "_finished",
+        "_host",
+        "_timer",
+        "body",
+        "bytes_sent",
+        "copy",
+        "dispatcher",
+        "duration_ms",
+        "flags",
+        "response_body",
+        "response_headers",
+        "start_mono",
+        "start_wall",
+        "status",
+    )
+
+    def __init__(self, dispatcher: MirrorDispatcher, copy: ShadowCopy, body: bytes) -> None:
+        self.dispatcher = dispatcher
+        self.copy = copy
+        self.body = body
+        self.status = 0
+        self.flags = "-"
+        self.response_headers: Headers = []
+        self.response_body: list[bytes] = []
+        self._captured = 0
+        self.bytes_sent = 0
+        self.start_mono = time.monotonic()
+        self.start_wall = time.time()
+        self.duration_ms = 0.0
+        self._conn: UpstreamConnection | None = None
+        self._host: HostState | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = False
+        self._cluster = dispatcher.clusters.get(copy.cluster)
+
+    def start(self) -> None:
+        timeout = self.dispatcher.limits.timeout
+        if self.copy.route_timeout:
+            timeout = min(timeout, self.copy.route_timeout)
+        if self.copy.settings.timeout:
+            timeout = min(timeout, self.copy.settings.timeout)
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout)
+        host = self._cluster.pick(None)
+        if host is None:
+            self._end(0, "UH", ok=False)
+            return
+        self._host = host
+        host.active_requests += 1
+        self._cluster.pool.acquire(self, host)
+
+    # -- UpstreamClient -----------------------------------------------------------------
+    def on_connected(self, conn: UpstreamConnection) -> None:
+        if self._finished:
+            self._cluster.pool.release(conn, True)
+            return
+        self._conn = conn
+        conn.start(self, self.copy.method == b"HEAD")
+        headers = list(self.copy.headers)
+        if self.body or self.copy.method in (b"POST", b"PUT", b"PATCH"):
+            headers.append((b"content-length", str(len(self.body)).encode()))
+        conn.write(request_head(self.copy.method, self.copy.target, headers) + self.body)
+
+    def on_connect_failed(self, reason: str) -> None:
+        self._end(0, "UF", ok=False)
+
+    def on_overflow(self) -> None:
+        self._end(0, "UO", ok=True)  # our own pool limit, not the shadow's fault
+
+    def on_response_head(self, status: int, headers: Headers, keep_alive: bool,
+                         upgrade: bool) -> None:
+        self.status = status
+        self.response_headers = headers
+
+    def on_response_body(self, data: bytes) -> None:
+        self.bytes_sent += len(data)
+        if self.dispatcher.capture is not None and self._captured < CAPTURE_LIMIT:
+            self.response_body.append(data)
+            self._captured += len(data)
+
+    def on_response_end(self) -> None:
+        self._end(self.status, "-", ok=True, reusable=True)
+
+    def on_upstream_lost(self, reason: str) -> None:
+        self._conn = None
+        self._end(0, "UC", ok=False)
+
+    def on_upstream_writable(self, writable: bool) -> None:
+        pass
+
+    # -- ending ---------------------------------------------------------------------------
+    def _on_timeout(self) -> None:
+        self._timer = None
+        self._end(0, "UT", ok=False)
+
+    def _end(self, status: int, flags: str, ok: bool, reusable: bool = False) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.status = status
+        self.flags = flags
+        self.duration_ms = (time.monotonic() - self.start_mono) * 1000
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._host is not None:
+            self._host.active_requests -= 1
+            if status:
+                self._cluster.report(self._host, status)
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            self._cluster.pool.release(conn, reusable)
+        elif self._host is not None:
+            self._cluster.pool.cancel(self)
+        self.dispatcher.done(self, ok)
+
+    def record(self) -> RequestRecord:
+        copy = self.copy
+        cluster = copy.cluster
+        host = self._host.spec if self._host is not None else None
+        hmap = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in copy.headers}
+        return RequestRecord(
+            start_time=self.start_wall,
+            duration_ms=self.duration_ms,
+            method=copy.method.decode("latin-1"),
+            path=copy.target.decode("latin-1"),
+            authority=copy.authority,
+            user_agent=hmap.get("user-agent"),
+            x_forwarded_for=hmap.get("x-forwarded-for"),
+            request_id=copy.request_id,
+            downstream_remote_address=copy.downstream_remote,
+            bytes_received=len(self.body),
+            response_code=self.status,
+            response_flags=self.flags,
+            bytes_sent=self.bytes_sent,
+            response_code_details="via_upstream" if self.status else "-",
+            route_name=copy.route_name,
+            upstream_cluster=cluster.name,
+            upstream_host=host.host_port if host is not None else None,
+            attempts=1,
+            destination_service=cluster.service,
+            destination_service_name=cluster.service_name,
+            destination_service_namespace=cluster.namespace,
+            destination_workload=host.workload if host is not None else "unknown",
+            destination_version=host.version if host is not None else "unknown",
+            source_workload=self.dispatcher.source_workload,
+            shadow=True,
+            mirror_of=copy.request_id,
+        )

@@ -1,0 +1,87 @@
+"""Building the shadow copy of a request: the Host it carries and the headers it gets.
+
+The copy starts from the primary's upstream request *after* route processing (rewrites,
+header operations of the route and of the chosen destination), as Envoy's router mirrors it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shadowmesh.proxy.http11 import Headers, set_header
+from shadowmesh.routing.table import ClusterSpec, ShadowSettings
+
+SHADOW_SUFFIX = "-shadow"
+
+
+def shadow_authority(authority: str) -> str:
+    """Envoy's `shadowAppendedHost`: `-shadow` goes before the port.
+
+    `httpbin:8000` -> `httpbin-shadow:8000`, `httpbin` -> `httpbin-shadow`,
+    `[::1]:80` -> `[::1]-shadow:80`.
+    """
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end != -1:
+            return authority[: end + 1] + SHADOW_SUFFIX + authority[end + 1 :]
+    host, sep, port = authority.rpartition(":")
+    if sep and port.isdigit() and host:
+        return f"{host}{SHADOW_SUFFIX}:{port}"
+    return authority + SHADOW_SUFFIX
+
+
+@dataclass(slots=True)
+class ShadowCopy:
+    cluster: ClusterSpec
+    method: bytes
+    target: bytes
+    headers: Headers  # without framing headers; Host is the shadow authority
+    authority: str
+    request_id: str  # correlation id shared with the primary
+    settings: ShadowSettings
+    route_timeout: float | None
+    route_name: str | None
+    downstream_remote: str
+
+
+def build_copy(
+    cluster: ClusterSpec,
+    settings: ShadowSettings,
+    method: bytes,
+    target: bytes,
+    upstream_headers: Headers,
+    authority: str,
+    request_id: str,
+    route_timeout: float | None,
+    route_name: str | None,
+    downstream_remote: str,
+) -> ShadowCopy:
+    if settings.host_rewrite:
+        authority = settings.host_rewrite
+    elif settings.host_suffix:
+        authority = shadow_authority(authority)
+    headers = [
+        (name, value)
+        for name, value in upstream_headers
+        if name.lower() not in (b"content-length", b"transfer-encoding")
+    ]
+    set_header(headers, b"host", authority.encode("latin-1"))
+    correlation = settings.correlation_header.encode("latin-1")
+    set_header(headers, correlation, request_id.encode("latin-1"))
+    if settings.remove_headers:
+        gone = {n.encode("latin-1") for n in settings.remove_headers}
+        headers = [(k, v) for k, v in headers if k.lower() not in gone]
+    for name, value in settings.set_headers:
+        set_header(headers, name.encode("latin-1"), value.encode("latin-1"))
+    return ShadowCopy(
+        cluster=cluster,
+        method=method,
+        target=target,
+        headers=headers,
+        authority=authority,
+        request_id=request_id,
+        settings=settings,
+        route_timeout=route_timeout,
+        route_name=route_name,
+        downstream_remote=downstream_remote,
+    )

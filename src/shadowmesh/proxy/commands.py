@@ -1,0 +1,119 @@
+"""`shadowmesh run`: the proxy."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from shadowmesh.config.durations import parse_duration_ns
+from shadowmesh.mirror.dispatcher import MirrorLimits
+from shadowmesh.mirror.settings import ShadowDefaults
+from shadowmesh.routing.compile import CompileOptions
+from shadowmesh.telemetry.options import build_telemetry, telemetry_options
+
+
+def _hostport(value: str, option: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint=option)
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def _seconds(value: str, option: str) -> float:
+    try:
+        return parse_duration_ns(value) / 1e9
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+@click.command()
+@click.option("-f", "--filename", "paths", multiple=True, required=True,
+              type=click.Path(exists=True), help="Istio YAML file or directory (repeatable).")
+@click.option("--listen", default="127.0.0.1:15001", show_default=True,
+              help="Address of the mesh listener (HOST:PORT; port 0 picks a free one).")
+@click.option("--admin", "admin", default="127.0.0.1:15000", show_default=True,
+              help="Address of the admin API (HOST:PORT).")
+@click.option("--admin-token", envvar="SHADOWMESH_ADMIN_TOKEN", default=None,
+              help="Bearer token required for admin writes (also $SHADOWMESH_ADMIN_TOKEN).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Data-plane processes sharing the listener ports (SO_REUSEPORT).")
+@click.option("--namespace", default="default", show_default=True,
+              help="The clients' namespace: short host names resolve in it.")
+@click.option("--shadow-host-suffix/--no-shadow-host-suffix", default=True, show_default=True,
+              help="Append '-shadow' to the Host of mirrored copies (Envoy and Istio <= 1.27; "
+                   "Istio >= 1.28 does not). Per VirtualService: annotation "
+                   "shadowmesh.io/shadow-host-suffix.")
+@click.option("--mirror-body-limit", default=1 << 20, show_default=True, type=int,
+              help="Largest request body mirrored, in bytes (Envoy's buffer limit).")
+@click.option("--mirror-timeout", default="10s", show_default=True,
+              help="Longest a shadow copy may take (the route timeout applies too).")
+@click.option("--mirror-queue", default=1024, show_default=True, type=int,
+              help="Copies waiting for a free slot; beyond it copies are dropped (queue_full).")
+@click.option("--mirror-concurrency", default=128, show_default=True, type=int,
+              help="Copies in flight at once.")
+@click.option("--drain-timeout", default="10s", show_default=True,
+              help="On SIGTERM, how long requests in flight may take to finish.")
+@click.option("--source-workload", default="unknown", show_default=True,
+              help="The `source_workload` label of metrics (who sends traffic through us).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@telemetry_options
+def run(
+    paths: tuple[str, ...],
+    listen: str,
+    admin: str,
+    admin_token: str | None,
+    workers: int,
+    namespace: str,
+    shadow_host_suffix: bool,
+    mirror_body_limit: int,
+    mirror_timeout: str,
+    mirror_queue: int,
+    mirror_concurrency: int,
+    drain_timeout: str,
+    source_workload: str,
+    verbose: bool,
+    access_log: str,
+    access_log_format: str,
+) -> None:
+    """Proxy HTTP traffic with the routing and mirroring rules in PATHS."""
+    from shadowmesh.proxy.server import RunOptions
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="shadowmesh: %(levelname)s: %(message)s", stream=sys.stderr)
+    listen_host, listen_port = _hostport(listen, "--listen")
+    admin_host, admin_port = _hostport(admin, "--admin")
+    opts = RunOptions(
+        paths=tuple(paths),
+        listen_host=listen_host,
+        listen_port=listen_port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        admin_token=admin_token,
+        workers=workers,
+        drain_timeout=_seconds(drain_timeout, "--drain-timeout"),
+        compile=CompileOptions(
+            namespace=namespace,
+            shadow=ShadowDefaults(host_suffix=shadow_host_suffix, body_limit=mirror_body_limit),
+        ),
+        mirror=MirrorLimits(
+            queue_size=mirror_queue,
+            concurrency=mirror_concurrency,
+            timeout=_seconds(mirror_timeout, "--mirror-timeout"),
+        ),
+        access_log=access_log,
+        access_log_format=access_log_format,
+        source_workload=source_workload,
+    )
+    if workers > 1:
+        from shadowmesh.proxy.workers import run_workers
+
+        sys.exit(run_workers(opts))
+    import uvloop
+
+    from shadowmesh.proxy.server import run_single
+
+    telemetry = build_telemetry(access_log=access_log, access_log_format=access_log_format)
+    sys.exit(uvloop.run(run_single(opts, telemetry)))

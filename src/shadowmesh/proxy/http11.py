@@ -1,0 +1,129 @@
+"""HTTP/1.1 message pieces shared by both sides of the proxy: header lists, hop-by-hop
+filtering, header operations, head serialisation and body framing.
+
+Headers travel as lists of `(name, value)` byte pairs in arrival order; names keep their
+case on the wire (HTTP/1.1 peers sometimes care) and are compared lower-cased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shadowmesh.routing.table import HeaderOps
+
+Headers = list[tuple[bytes, bytes]]
+
+# RFC 9110 7.6.1 connection-specific fields, plus framing we always redo ourselves.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+        b"expect",
+    }
+)
+
+STATUS_REASONS: dict[int, bytes] = {
+    100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created",
+    202: b"Accepted", 204: b"No Content", 206: b"Partial Content", 301: b"Moved Permanently",
+    302: b"Found", 303: b"See Other", 304: b"Not Modified", 307: b"Temporary Redirect",
+    308: b"Permanent Redirect", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
+    404: b"Not Found", 405: b"Method Not Allowed", 408: b"Request Timeout", 409: b"Conflict",
+    413: b"Payload Too Large", 414: b"URI Too Long", 418: b"I'm a teapot",
+    429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error", 501: b"Not Implemented", 502: b"Bad Gateway",
+    503: b"Service Unavailable", 504: b"Gateway Timeout",
+}
+
+
+def reason(status: int) -> bytes:
+    return STATUS_REASONS.get(status, b"Unknown")
+
+
+def connection_tokens(headers: Headers) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def strip_hop_by_hop(headers: Headers, keep_upgrade: bool = False) -> Headers:
+    """Drop hop-by-hop fields and any field the Connection header names."""
+    named = connection_tokens(headers)
+    if keep_upgrade:
+        named.discard(b"upgrade")
+    out: Headers = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in named:
+            if keep_upgrade and lower == b"upgrade":
+                out.append((name, value))
+            continue
+        out.append((name, value))
+    return out
+
+
+def get_header(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def set_header(headers: Headers, name: bytes, value: bytes) -> None:
+    headers[:] = [(k, v) for k, v in headers if k.lower() != name]
+    headers.append((name, value))
+
+
+def apply_header_ops(headers: Headers, ops: HeaderOps) -> None:
+    """Istio HeaderOperations: `set` overwrites, `add` appends to a comma list, `remove`."""
+    if ops.remove:
+        gone = {n.encode("latin-1") for n in ops.remove}
+        headers[:] = [(k, v) for k, v in headers if k.lower() not in gone]
+    for name, value in ops.set:
+        set_header(headers, name.encode("latin-1"), value.encode("latin-1"))
+    for name, value in ops.add:
+        key = name.encode("latin-1")
+        val = value.encode("latin-1")
+        for i, (k, v) in enumerate(headers):
+            if k.lower() == key:
+                headers[i] = (k, v + b"," + val)
+                break
+        else:
+            headers.append((key, val))
+
+
+def request_head(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def response_head(
+    status: int, headers: Iterable[tuple[bytes, bytes]], version: bytes = b"HTTP/1.1"
+) -> bytes:
+    parts = [version, b" ", str(status).encode(), b" ", reason(status), b"\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def body_forbidden(status: int, method: bytes) -> bool:
+    """Responses that never carry a body (RFC 9112 6.3)."""
+    return method == b"HEAD" or status in (204, 304) or 100 <= status < 200

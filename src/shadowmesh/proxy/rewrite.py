@@ -1,0 +1,94 @@
+"""Path and authority arithmetic of `rewrite`, `redirect` and consistent-hash keys."""
+
+from __future__ import annotations
+
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from shadowmesh.routing.balancer import HashKeySpec
+from shadowmesh.routing.matchers import MatchBlock
+from shadowmesh.routing.table import Redirect, Rewrite
+
+if TYPE_CHECKING:
+    from shadowmesh.proxy.request import Request
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _matched_prefix(matched: MatchBlock | bool | None) -> str | None:
+    """The uri prefix the route matched on; "/" for a catch-all (Istio emits prefix "/")."""
+    if not isinstance(matched, MatchBlock):
+        return "/"
+    return matched.uri_prefix
+
+
+def rewrite_path(rw: Rewrite, req: Request, matched: MatchBlock | bool | None) -> str:
+    """The upstream request-target after `rewrite.uri` / `uriRegexRewrite` (query kept)."""
+    path = req.path
+    if rw.regex is not None:
+        regex: Any = rw.regex
+        new_path = regex.sub(rw.regex_substitution, path)
+    else:
+        assert rw.uri is not None
+        prefix = _matched_prefix(matched)
+        if prefix is not None and path.startswith(prefix):
+            # Envoy prefix_rewrite: swap the matched prefix, keep the rest.
+            new_path = rw.uri + path[len(prefix):]
+        else:
+            new_path = rw.uri  # exact or regex match: the whole path is replaced
+    return f"{new_path}?{req.query}" if req.query else new_path
+
+
+def redirect_location(rd: Redirect, req: Request, matched: MatchBlock | bool | None) -> str:
+    scheme = rd.scheme or "http"
+    host = rd.authority or req.host
+    if host.startswith("[") or ":" not in host:
+        authority_host = host
+    else:
+        authority_host = host.rsplit(":", 1)[0] if rd.authority is None else host
+    port: int | None
+    if rd.port:
+        port = rd.port
+    elif rd.derive_port == "FROM_REQUEST_PORT":
+        port = req.port
+    elif rd.derive_port == "FROM_PROTOCOL_DEFAULT":
+        port = None
+    elif rd.authority is None and rd.scheme is None:
+        port = req.port  # same place, new path: keep the port the client used
+    else:
+        port = None
+    if port is not None and port == DEFAULT_PORTS.get(scheme):
+        port = None
+    if rd.uri is not None:
+        path = rd.uri
+        if "?" not in path and req.query:
+            path = f"{path}?{req.query}"  # Envoy keeps the query unless the redirect sets one
+    else:
+        path = req.target.decode("latin-1")
+    netloc = f"{authority_host}:{port}" if port is not None and ":" not in authority_host \
+        else authority_host
+    return f"{scheme}://{netloc}{path}"
+
+
+def hash_key_for(spec: HashKeySpec, req: Request) -> str | None:
+    if spec.header is not None:
+        return req.hmap.get(spec.header)
+    if spec.cookie is not None:
+        raw = req.hmap.get("cookie")
+        if not raw:
+            return None
+        try:
+            jar: SimpleCookie = SimpleCookie(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(spec.cookie)
+        return morsel.value if morsel is not None else None
+    if spec.query is not None:
+        for pair in req.query.split("&"):
+            key, _, value = pair.partition("=")
+            if key == spec.query:
+                return value
+        return None
+    if spec.source_ip:
+        return req.remote.rpartition(":")[0] or req.remote
+    return None

@@ -1,0 +1,228 @@
+"""`--workers N`: one control process, N data-plane processes on the same ports.
+
+The control process validates the configuration, reserves the listener port (a bound,
+non-listening SO_REUSEPORT socket, so port 0 works), forks the workers, then runs the control
+plane and the admin API. Each worker binds its own SO_REUSEPORT listener on that port (the
+kernel spreads connections across them), runs a data plane on its own uvloop, and talks to the
+control process over a pipe:
+
+    control -> worker: ("config", resources) | ("snapshot", n) | ("stop",)
+    worker -> control: ("ready", port)       | ("snapshot", n, TelemetrySnapshot)
+
+Workers compile the routing table themselves (compiled tables hold closures and do not pickle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from shadowmesh.config import Resource
+from shadowmesh.controlplane import ControlPlane
+from shadowmesh.proxy.dataplane import DataPlane
+from shadowmesh.proxy.server import (
+    Listeners,
+    RunOptions,
+    announce,
+    bind_socket,
+    install_signals,
+    reload_on_signal,
+    watch_files,
+)
+from shadowmesh.routing.compile import compile_table
+from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
+from shadowmesh.telemetry.snapshot import TelemetrySnapshot
+
+
+class WorkerLink:
+    """The control process's end of one worker's pipe."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self._waiting: dict[int, asyncio.Future[TelemetrySnapshot]] = {}
+        self._next = 0
+        self.ready: asyncio.Future[int] | None = None
+
+    def start_reading(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()
+        loop.add_reader(self.conn.fileno(), self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(self.conn.fileno())
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_result(TelemetrySnapshot())
+            return
+        kind = message[0]
+        if kind == "ready" and self.ready is not None and not self.ready.done():
+            self.ready.set_result(message[1])
+        elif kind == "snapshot":
+            fut = self._waiting.pop(message[1], None)
+            if fut is not None and not fut.done():
+                fut.set_result(message[2])
+
+    def push(self, resources: Sequence[Resource], table: RoutingTable) -> None:
+        with contextlib.suppress(OSError):  # a dead worker is reported by the supervisor
+            self.conn.send(("config", list(resources)))
+
+    async def snapshot(self) -> TelemetrySnapshot:
+        self._next += 1
+        fut: asyncio.Future[TelemetrySnapshot] = asyncio.get_running_loop().create_future()
+        self._waiting[self._next] = fut
+        try:
+            self.conn.send(("snapshot", self._next))
+            return await asyncio.wait_for(fut, 5.0)
+        except (OSError, TimeoutError):
+            self._waiting.pop(self._next, None)
+            return TelemetrySnapshot()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("stop",))
+
+
+def _worker_main(conn: Connection, opts: RunOptions, port: int) -> None:
+    import uvloop
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the control process handles Ctrl-C
+    uvloop.run(_worker(conn, opts, port))
+
+
+async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
+    from shadowmesh.telemetry.options import build_telemetry
+
+    telemetry = build_telemetry(access_log=opts.access_log,
+                                access_log_format=opts.access_log_format)
+    dp = DataPlane(observer=telemetry, mirror_limits=opts.mirror,
+                   body_limit=opts.compile.shadow.body_limit,
+                   source_workload=opts.source_workload)
+    telemetry.add_gauge_source(dp.gauges)
+    listeners = Listeners(dp, reuse_port=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    first_config = asyncio.Event()
+
+    def on_message() -> None:
+        try:
+            message: Any = conn.recv()
+        except (EOFError, OSError):
+            stop.set()  # the control process is gone
+            loop.remove_reader(conn.fileno())
+            return
+        if message[0] == "config":
+            table = compile_table(message[1], opts.compile)
+            dp.set_table(table)
+            dp.tasks.spawn(listeners.sync_gateways(table))
+            first_config.set()
+        elif message[0] == "snapshot":
+            conn.send(("snapshot", message[1], telemetry.snapshot()))
+        elif message[0] == "stop":
+            stop.set()
+
+    loop.add_reader(conn.fileno(), on_message)
+    await first_config.wait()
+    await listeners.open(ListenerSpec(MESH, opts.listen_host, port))
+    conn.send(("ready", port))
+    await stop.wait()
+    loop.remove_reader(conn.fileno())
+    listeners.close()
+    await dp.drain(opts.drain_timeout)
+    await telemetry.aclose()
+
+
+def run_workers(opts: RunOptions) -> int:
+    control = ControlPlane(opts.paths, opts.compile)
+    if not control.load_files().ok:
+        announce("configuration has errors; not starting")
+        return 1
+    try:
+        reserve = bind_socket(opts.listen_host, opts.listen_port, reuse_port=True)
+    except OSError as exc:
+        announce(f"cannot listen on {opts.listen_host}:{opts.listen_port}: {exc.strerror}")
+        return 1
+    port = reserve.getsockname()[1]
+    ctx = multiprocessing.get_context("fork")
+    links = []
+    for _ in range(opts.workers):
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=_worker_main, args=(child, opts, port), daemon=True)
+        process.start()
+        child.close()
+        links.append(WorkerLink(process, parent))
+    import uvloop
+
+    try:
+        return uvloop.run(_control(opts, control, links, port))
+    finally:
+        for link in links:
+            link.process.join(timeout=opts.drain_timeout + 5)
+            if link.process.is_alive():
+                link.process.kill()
+                link.process.join(timeout=5)
+        reserve.close()
+
+
+async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLink],
+                   port: int) -> int:
+    from shadowmesh.admin.server import start_admin
+    from shadowmesh.proxy.tasks import TaskGroup
+
+    tasks = TaskGroup()
+    for link in links:
+        link.start_reading()
+        control.links.append(link)
+    assert control.table is not None
+    resources = control.resources()
+    for link in links:
+        link.push(resources, control.table)
+    for link in links:
+        assert link.ready is not None
+        await asyncio.wait_for(link.ready, 30)
+    stop, reload = asyncio.Event(), asyncio.Event()
+    install_signals(stop, reload)
+    admin = await start_admin(control, opts.admin_host, opts.admin_port, opts.admin_token)
+    host = f"[{opts.listen_host}]" if ":" in opts.listen_host else opts.listen_host
+    announce(f"listening on http://{host}:{port} ({len(links)} workers, pid {os.getpid()})")
+    announce(f"admin on {admin.url}")
+    control.set_ready()
+    tasks.spawn(watch_files(control, opts.watch_interval))
+    tasks.spawn(reload_on_signal(control, reload))
+    tasks.spawn(_supervise(links, stop))
+    await stop.wait()
+    announce("stopping: draining workers")
+    for link in links:
+        link.stop()
+    await tasks.close()
+    await admin.stop()
+    deadline = asyncio.get_running_loop().time() + opts.drain_timeout + 5
+    while any(link.process.is_alive() for link in links):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    announce("stopped")
+    return 0
+
+
+async def _supervise(links: list[WorkerLink], stop: asyncio.Event) -> None:
+    """A worker that dies takes its share of the port with it: stop everything loudly
+    rather than serve at reduced capacity unnoticed."""
+    while not stop.is_set():
+        await asyncio.sleep(0.5)
+        for link in links:
+            if not link.process.is_alive():
+                announce(f"worker pid {link.process.pid} exited "
+                         f"(code {link.process.exitcode}); stopping")
+                stop.set()
+                return

@@ -1,0 +1,260 @@
+"""The compiled, immutable routing table the data plane reads on every request.
+
+`routing.compile` builds it from validated Istio resources; nothing here touches raw config.
+A reload builds a new table and swaps one reference, so a request in flight keeps the table it
+started with.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shadowmesh.routing.balancer import HashKeySpec
+from shadowmesh.routing.hosts import EndpointSpec
+from shadowmesh.routing.matchers import MatchBlock, RequestView, StrPredicate
+from shadowmesh.routing.outlier import OutlierPolicy
+
+UNLIMITED = 2**32 - 1
+MESH = "mesh"  # the listener context of VirtualServices not bound to a Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderOps:
+    """Istio HeaderOperations, names lower-cased. `authority` is a `host` set, which Envoy
+    turns into an authority rewrite rather than a plain header."""
+
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+    authority: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.set or self.add or self.remove or self.authority)
+
+
+NO_HEADER_OPS = HeaderOps()
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPolicy:
+    """The DestinationRule trafficPolicy that applies to one cluster (subset overrides merged)."""
+
+    lb_simple: str | None = None
+    hash_key: HashKeySpec | None = None
+    max_connections: int = UNLIMITED
+    max_pending_requests: int = UNLIMITED
+    max_requests_per_connection: int = 0  # 0 = unlimited
+    max_retries: int = UNLIMITED  # concurrent retries across the cluster
+    connect_timeout: float = 10.0
+    idle_timeout: float = 3600.0
+    max_connection_duration: float | None = None
+    outlier: OutlierPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """An Envoy cluster: one service port, optionally restricted to a subset."""
+
+    name: str  # outbound|8000|v1|httpbin.default.svc.cluster.local
+    service: str  # FQDN
+    service_name: str  # short name
+    namespace: str
+    subset: str | None
+    port: int
+    endpoints: tuple[EndpointSpec, ...]
+    policy: ClusterPolicy = field(default_factory=ClusterPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDestination:
+    cluster: ClusterSpec
+    weight: int
+    request_headers: HeaderOps = NO_HEADER_OPS
+    response_headers: HeaderOps = NO_HEADER_OPS
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    code: int = 301
+    uri: str | None = None
+    authority: str | None = None
+    scheme: str | None = None
+    port: int | None = None
+    derive_port: str | None = None  # FROM_PROTOCOL_DEFAULT | FROM_REQUEST_PORT
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponse:
+    status: int
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    uri: str | None = None
+    regex: object | None = None  # compiled RE2 pattern
+    regex_substitution: str = ""
+    authority: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 2  # retries after the first try (Istio `attempts`)
+    per_try_timeout: float | None = None
+    retry_on: frozenset[str] = frozenset({"connect-failure", "refused-stream", "unavailable",
+                                          "cancelled", "retriable-status-codes"})
+    # Istio's DefaultPolicy also lists 503 as a retriable status code.
+    status_codes: frozenset[int] = frozenset({503})
+    backoff_base: float = 0.025
+    backoff_max: float = 0.25
+
+    def retriable_status(self, status: int) -> bool:
+        on = self.retry_on
+        if status >= 500 and "5xx" in on:
+            return True
+        if status in (502, 503, 504) and "gateway-error" in on:
+            return True
+        if status == 409 and "retriable-4xx" in on:
+            return True
+        return "retriable-status-codes" in on and status in self.status_codes
+
+    @property
+    def retries_resets(self) -> bool:
+        """Disconnects and per-try timeouts before a response: 5xx, gateway-error, reset."""
+        return bool(self.retry_on & {"5xx", "gateway-error", "reset"})
+
+    @property
+    def retries_connect_failure(self) -> bool:
+        return bool(self.retry_on & {"connect-failure", "5xx", "gateway-error", "reset"})
+
+
+NO_RETRIES = RetryPolicy(retries=0)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPolicy:
+    delay: float | None = None
+    delay_ppm: int = 0  # parts per million of requests
+    abort_status: int | None = None
+    abort_ppm: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    allow_origins: tuple[StrPredicate, ...]
+    allow_methods: str | None
+    allow_headers: str | None
+    expose_headers: str | None
+    max_age: str | None
+    allow_credentials: bool | None
+    forward_unmatched_preflights: bool = True
+
+    def origin_allowed(self, origin: str) -> bool:
+        return any(match(origin) for match in self.allow_origins)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSettings:
+    """How copies of a route's requests are made (shadowmesh annotations + global flags)."""
+
+    host_suffix: bool = True
+    methods: frozenset[str] | None = None  # None = every method, as Istio
+    set_headers: tuple[tuple[str, str], ...] = ()
+    remove_headers: tuple[str, ...] = ()
+    host_rewrite: str | None = None
+    sample_header: str | None = None  # consistent sampling key: header name
+    sample_cookie: str | None = None  # ... or cookie name
+    timeout: float | None = None  # shadowmesh's own cap; the route timeout applies too
+    body_limit: int = 1 << 20
+    correlation_header: str = "x-request-id"
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTarget:
+    cluster: ClusterSpec
+    ppm: int  # sampled parts per million (Istio: 0.0001% steps)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str | None
+    virtual_service: str  # namespace/name
+    matches: tuple[MatchBlock, ...]  # empty = catch-all
+    destinations: tuple[RouteDestination, ...] = ()
+    cumulative_weights: tuple[int, ...] = ()
+    redirect: Redirect | None = None
+    direct_response: DirectResponse | None = None
+    rewrite: Rewrite | None = None
+    timeout: float | None = None
+    retry: RetryPolicy = NO_RETRIES
+    fault: FaultPolicy | None = None
+    cors: CorsPolicy | None = None
+    request_headers: HeaderOps = NO_HEADER_OPS
+    response_headers: HeaderOps = NO_HEADER_OPS
+    mirrors: tuple[MirrorTarget, ...] = ()
+    shadow: ShadowSettings = field(default_factory=ShadowSettings)
+
+    def match(self, req: RequestView) -> MatchBlock | bool | None:
+        """The matched block, True for a catch-all, or None."""
+        if not self.matches:
+            return True
+        for block in self.matches:
+            if block(req):
+                return block
+        return None
+
+    def pick_destination(self) -> RouteDestination:
+        dests = self.destinations
+        if len(dests) == 1:
+            return dests[0]
+        total = self.cumulative_weights[-1]
+        return dests[bisect_right(self.cumulative_weights, random.randrange(total))]
+
+    @property
+    def full_name(self) -> str | None:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    name: str  # namespace/name of the VirtualService, or the service FQDN for a default route
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSpec:
+    """A port to listen on: the mesh listener, or one declared by a Gateway server."""
+
+    context: str  # MESH or "gateway:<ns>/<name>"
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    # listener context -> (exact domain -> vhost, [(suffix, vhost)] longest first, catch-all)
+    exact: Mapping[str, Mapping[str, VirtualHost]]
+    wildcards: Mapping[str, tuple[tuple[str, VirtualHost], ...]]
+    catch_all: Mapping[str, VirtualHost]
+    clusters: Mapping[str, ClusterSpec]
+    gateway_listeners: tuple[ListenerSpec, ...] = ()
+    version: int = 0
+
+    def virtual_host(self, context: str, host: str) -> VirtualHost | None:
+        """Envoy's domain matching: exact, then longest `*.suffix`, then `*`."""
+        exact = self.exact.get(context)
+        if exact is not None:
+            vhost = exact.get(host)
+            if vhost is not None:
+                return vhost
+        for suffix, vhost in self.wildcards.get(context, ()):
+            if host.endswith(suffix):
+                return vhost
+        return self.catch_all.get(context)
+
+
+EMPTY_TABLE = RoutingTable(exact={}, wildcards={}, catch_all={}, clusters={})
