@@ -50,9 +50,10 @@ def select_logs(
 ) -> LogSelection:
     """Lines of one workload (all workloads when None), oldest first.
 
-    Only lines logged at or before `now` are returned, and the cursor is `now`: the caller
-    takes `now` *before* asking for the snapshot, so a line logged meanwhile is left for the
-    next poll instead of being shown twice or skipped.
+    Only lines logged at or before `now` are returned, and the cursor is `now`. With several
+    workers, `now` is the earliest of their snapshot times: every line logged up to then is
+    in the merged snapshot, and a later one is left for the next poll (`after=cursor`), so
+    polling shows each line exactly once.
     """
     if workload is None:
         entries: list[LogEntry] = sorted(
