@@ -1,13 +1,14 @@
 """Access-log targets: files on disk (tmp_path), written by the sink's own thread."""
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
 import pytest
 from tests.telemetry.records import primary, shadow
 
-from shadowmesh.telemetry.logsink import LogSink, workload_filename
+from shadowmesh.telemetry.logsink import LogSink, _line_chunks, workload_filename
 from shadowmesh.telemetry.options import build_telemetry, telemetry_options
 
 
@@ -98,3 +99,42 @@ def test_the_click_options() -> None:
     assert seen == {"access_log": "logs/", "access_log_format": "json"}
     run.main([], standalone_mode=False)
     assert seen == {"access_log": "-", "access_log_format": "text"}
+
+
+@pytest.mark.parametrize("limit", [3, 5, 10, 12, 100])
+def test_pipe_chunks_hold_whole_lines(limit: int) -> None:
+    data = b"aaaa\nbbbb\ncccccccccccc\ndd\n"
+    chunks = _line_chunks(data, limit)
+    assert b"".join(chunks) == data
+    assert all(chunk.endswith(b"\n") for chunk in chunks)
+    assert all(len(chunk) <= limit or chunk.count(b"\n") == 1 for chunk in chunks)
+
+
+def test_two_writers_sharing_a_file_never_split_lines(tmp_path: Path) -> None:
+    # as with --workers N: separate sinks (processes) appending to one file
+    path = str(tmp_path / "shared.log")
+    sinks = [LogSink(path), LogSink(path)]
+    lines = {i: [f"{'xy' * 300}-{i}-{n}" for n in range(50)] for i in range(2)}
+    for n in range(20):
+        for i, sink in enumerate(sinks):
+            sink.write({"w": [f"{line}-{n}" for line in lines[i]]})
+    for sink in sinks:
+        sink.close()
+    written = (tmp_path / "shared.log").read_text().splitlines()
+    assert len(written) == 2 * 20 * 50
+    assert all(line.startswith("xy" * 300 + "-") for line in written)
+
+
+def test_stdout_as_a_pipe_is_written_in_whole_lines() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        sink = LogSink("-")
+        sink._stdout_fd = write_fd
+        sink.write({"w": ["a" * 3000, "b" * 3000, "c"]})
+        sink.close()
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            assert pipe.read() == b"a" * 3000 + b"\n" + b"b" * 3000 + b"\nc\n"
+    except BaseException:
+        os.close(read_fd)
+        raise

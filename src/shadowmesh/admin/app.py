@@ -200,7 +200,8 @@ class AdminHandlers:
         snapshots = await self.control.telemetry_snapshots()
         # Every worker's lines up to its own snapshot time are in its snapshot, so up to the
         # earliest of those times the merged view is complete: that is the cursor.
-        now = min((s.taken_at for s in snapshots), default=time.time())
+        # (A worker that could not answer sends an empty snapshot, taken_at 0: not counted.)
+        now = min((s.taken_at for s in snapshots if s.taken_at), default=time.time())
         snapshot = merge_snapshots(snapshots)
         selection = select_logs(
             snapshot,

@@ -4,21 +4,29 @@ Writes happen on a dedicated thread: a full stdout pipe or a slow disk must neve
 event loop that carries traffic. The loop hands over whole batches through a `SimpleQueue`;
 if the writer falls too far behind, batches are dropped and counted rather than queued without
 bound (`dropped` is exported as a metric).
+
+With `--workers N` several processes append to the same file or pipe, so lines must never
+be split: files are opened `O_APPEND` and each batch is one `write()` (Linux serialises
+appends to a regular file), and a pipe gets chunks of whole lines no larger than PIPE_BUF,
+the size up to which pipe writes are atomic.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import re
+import select
+import stat
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
 
 # More batches than this waiting for the writer thread means it cannot keep up.
 MAX_QUEUED_BATCHES = 1000
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 
 # A batch: destination workload -> lines (without trailing newlines).
 Batch = dict[str, list[str]]
@@ -26,6 +34,33 @@ Batch = dict[str, list[str]]
 
 def workload_filename(workload: str) -> str:
     return (_UNSAFE_FILENAME.sub("_", workload) or "unknown") + ".log"
+
+
+def _open_append(path: str | Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def _line_chunks(data: bytes, limit: int) -> list[bytes]:
+    """Groups of whole lines of at most `limit` bytes (a longer line stays whole)."""
+    chunks: list[bytes] = []
+    start = 0
+    while len(data) - start > limit:
+        cut = data.rfind(b"\n", start, start + limit)
+        if cut < 0:  # one line longer than the limit: keep it whole
+            cut = data.find(b"\n", start + limit)
+        end = len(data) if cut < 0 else cut + 1
+        chunks.append(data[start:end])
+        start = end
+    if start < len(data):
+        chunks.append(data[start:])
+    return chunks
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 class LogSink:
@@ -36,17 +71,28 @@ class LogSink:
         self.per_workload = target.endswith("/")
         self.dropped = 0
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
-        self._files: dict[str, TextIO] = {}
+        self._fds: dict[str, int] = {}
+        self._stdout_fd: int | None = None
         if self.per_workload:
             Path(target).mkdir(parents=True, exist_ok=True)
         elif target != "-":
             # Open now so a bad path fails at startup, with the OS's message.
-            self._files[""] = open(target, "a", encoding="utf-8")  # noqa: SIM115
+            self._fds[""] = _open_append(target)
+        else:
+            self._stdout_fd = self._fileno_of_stdout()
         self._thread = threading.Thread(target=self._run, name="shadowmesh-access-log", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
         return f"<LogSink {self.target!r} queued={self._queue.qsize()} dropped={self.dropped}>"
+
+    @staticmethod
+    def _fileno_of_stdout() -> int | None:
+        try:
+            sys.stdout.flush()
+            return sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None  # replaced by a stream without a descriptor (e.g. under a test)
 
     def write(self, batch: Batch) -> None:
         """Hand a batch to the writer thread (never blocks)."""
@@ -60,9 +106,9 @@ class LogSink:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=10)
-        for stream in self._files.values():
-            stream.close()
-        self._files.clear()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     def _run(self) -> None:
         while True:
@@ -78,17 +124,22 @@ class LogSink:
     def _write(self, batch: Batch) -> None:
         if self.per_workload:
             for workload, lines in batch.items():
-                stream = self._files.get(workload)
-                if stream is None:
-                    path = Path(self.target) / workload_filename(workload)
-                    stream = self._files[workload] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-                stream.write("\n".join(lines) + "\n")
-                stream.flush()
+                fd = self._fds.get(workload)
+                if fd is None:
+                    fd = _open_append(Path(self.target) / workload_filename(workload))
+                    self._fds[workload] = fd
+                _write_all(fd, ("\n".join(lines) + "\n").encode())
             return
-        text = "".join("\n".join(lines) + "\n" for lines in batch.values())
-        stream = self._files.get("") or sys.stdout
-        stream.write(text)
-        stream.flush()
+        data = "".join("\n".join(lines) + "\n" for lines in batch.values()).encode()
+        fd = self._fds.get("", self._stdout_fd)
+        if fd is None:
+            sys.stdout.write(data.decode())
+            sys.stdout.flush()
+        elif stat.S_ISREG(os.fstat(fd).st_mode):
+            _write_all(fd, data)
+        else:
+            for chunk in _line_chunks(data, _PIPE_BUF):
+                _write_all(fd, chunk)
 
 
 def open_sink(target: str) -> LogSink | None:
