@@ -1,7 +1,8 @@
 """`python -m bench`: run the scenarios, print the tables, optionally append to RESULTS.md.
 
 Exit status: 0 all selected scenarios ran (or were skipped because `shadowmesh run` is not
-there yet), 1 a scenario failed, 2 bad arguments or nginx/wrk missing, 130 interrupted.
+there yet), 1 a scenario failed, 2 bad arguments or nginx/wrk missing, 128 + N on signal N
+(130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -65,9 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _on_terminate(signum: int, frame: FrameType | None) -> None:
-    # Unwind through every `finally` so the servers we started are stopped.
-    raise SystemExit(128 + signum)
+class Interrupted(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP: unwind through every `finally` so our servers stop."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Only the first signal interrupts: a second Ctrl-C must not cut the clean-up short.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,18 +115,19 @@ def main(argv: list[str] | None = None) -> int:
                       host=shadowmesh_server.SERVICE_HOST),
         warmup_s=warmup, repeat=repeat, path=path,
     )
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_terminate)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_signal)
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     try:
         results = _run(tools, pinning, settings, selected, progress, args.keep_workdir)
-    except KeyboardInterrupt:
-        print("python -m bench: interrupted; every server it started is stopped",
+    except Interrupted as exc:
+        print(f"python -m bench: interrupted ({exc}); every server it started is stopped",
               file=sys.stderr)
-        return 130
+        return exc.exit_code
     except StartError as exc:
         print(f"python -m bench: a backend did not start: {exc}", file=sys.stderr)
         return 1

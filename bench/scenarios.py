@@ -8,6 +8,7 @@ shared machine over all scenarios instead of letting it land on one.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import sys
@@ -101,8 +102,7 @@ class Backends:
         if shadow == "fast":
             return nginx.stub_status_requests(self.fast_shadow)
         if shadow == "slow" and self.slow_shadow is not None:
-            body = http_get(self.slow_shadow, "/__stats").decode()
-            return int(body.split(":")[1].strip(" }\n"))
+            return int(json.loads(http_get(self.slow_shadow, "/__stats"))["requests"])
         return None
 
 

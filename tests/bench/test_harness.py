@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -342,6 +344,35 @@ def _row(out: str, name: str) -> list[str]:
     rows = [line.split() for line in out.splitlines() if line.split()[:1] == [name]]
     assert rows, f"no row for {name} in:\n{out}"
     return rows[0]
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(180)
+def test_interrupt_stops_every_server(tmp_path: Path) -> None:
+    _tools_or_skip()
+    log = tmp_path / "bench.log"
+    argv = [sys.executable, "-m", "bench", "--quick", "--duration", "60s",
+            "--scenario", "nginx-slow-shadow"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)),
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        # Interrupt as Ctrl-C would once wrk runs: backends, slow shadow and proxy are up.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            "wrk" in p for p in _processes_under(tmp_path)
+        ):
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        assert len(_processes_under(tmp_path)) >= 6, log.read_text()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "interrupted" in log.read_text()
+    assert _processes_under(tmp_path) == []
 
 
 NGINX_SCENARIOS = ["direct", "nginx", "nginx-mirror", "nginx-slow-shadow", "nginx-dead-shadow"]
