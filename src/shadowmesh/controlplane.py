@@ -240,4 +240,4 @@ def _plain(obj: Any) -> Any:
 
 def _log_issues(issues: list[Issue]) -> None:
     for issue in issues:
-        log.log(logging.ERROR if issue.is_error else logging.WARNING, "%s", issue.format())
+        log.log(logging.ERROR if issue.is_error else logging.WARNING, "%s", issue)

@@ -13,21 +13,31 @@ from collections.abc import Iterator, Mapping
 from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.proxy.upstream import ClusterPool
 from shadowmesh.routing.balancer import Balancer, make_balancer
-from shadowmesh.routing.hosts import EndpointSpec, HostState
+from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.outlier import healthy, record_result
 from shadowmesh.routing.table import ClusterSpec
 
 
 class Cluster:
     __slots__ = ("balancer", "hosts", "pool", "spec")
+    hosts: list[HostState]
+    pool: ClusterPool
 
     def __init__(self, spec: ClusterSpec, tasks: TaskGroup,
                  previous: Cluster | None = None) -> None:
         self.spec = spec
-        old_hosts: dict[EndpointSpec, HostState] = (
-            {h.spec: h for h in previous.hosts} if previous is not None else {}
+        old_hosts: dict[tuple[str, int], HostState] = (
+            {(h.spec.address, h.spec.port): h for h in previous.hosts}
+            if previous is not None else {}
         )
-        self.hosts = [old_hosts.get(ep) or HostState(ep) for ep in spec.endpoints]
+        self.hosts = []
+        for ep in spec.endpoints:
+            old = old_hosts.get((ep.address, ep.port))
+            if old is not None:
+                old.spec = ep  # labels may have changed; health state carries over
+                self.hosts.append(old)
+            else:
+                self.hosts.append(HostState(ep))
         self.balancer: Balancer = make_balancer(spec.policy.lb_simple, spec.policy.hash_key)
         if previous is not None and previous.spec.policy == spec.policy:
             self.pool = previous.pool

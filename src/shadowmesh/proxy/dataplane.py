@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from shadowmesh.mirror.dispatcher import MirrorDispatcher, MirrorLimits
 from shadowmesh.proxy.clusters import ClusterManager
 from shadowmesh.proxy.tasks import TaskGroup
-from shadowmesh.routing.table import EMPTY_TABLE, RoutingTable
+from shadowmesh.routing.table import EMPTY_TABLE, Route, RoutingTable
 from shadowmesh.telemetry.record import NullObserver, Observer, RequestRecord
 
 if TYPE_CHECKING:
@@ -64,10 +64,10 @@ class DataPlane:
     def gauges(self) -> Iterable[tuple[str, dict[str, str], float]]:
         yield "shadowmesh_mirror_queue_depth", {}, float(self.mirror.queue_depth)
         yield "shadowmesh_mirror_inflight", {}, float(self.mirror.inflight)
-        for cluster, state in self.mirror.breaker_states().items():
+        for cluster_name, state in self.mirror.breaker_states().items():
             for name in ("closed", "open", "half_open"):
                 yield ("shadowmesh_mirror_circuit_state",
-                       {"cluster": cluster, "state": name}, 1.0 if state == name else 0.0)
+                       {"cluster": cluster_name, "state": name}, 1.0 if state == name else 0.0)
         for side, manager in (("primary", self.clusters), ("shadow", self.mirror.clusters)):
             for cluster in manager:
                 pool = cluster.pool
@@ -97,7 +97,7 @@ class DataPlane:
         await self.tasks.close()
 
 
-def _routes(table: RoutingTable) -> Iterable[object]:
+def _routes(table: RoutingTable) -> Iterable[Route]:
     seen: set[int] = set()
     for by_domain in table.exact.values():
         for vhost in by_domain.values():

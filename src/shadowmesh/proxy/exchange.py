@@ -26,6 +26,7 @@ from shadowmesh.routing.table import Route, RouteDestination
 from shadowmesh.telemetry.record import RequestRecord
 
 if TYPE_CHECKING:
+    from shadowmesh.mirror.shadow_request import ShadowCopy
     from shadowmesh.proxy.clusters import Cluster
     from shadowmesh.proxy.dataplane import DataPlane
     from shadowmesh.proxy.downstream import DownstreamProtocol
@@ -109,7 +110,7 @@ class Exchange:
         self._head_prefix = b""
         self._hash_key: str | None = None
         self._down_mode = _LENGTH
-        self._shadows: list[object] | None = None
+        self._shadows: list[ShadowCopy] | None = None
         self._tunnel = False
         self._upstream_time: float | None = None
         self._resp_extra: Headers = []

@@ -108,8 +108,8 @@ class Request:
             if ":" in host:
                 host = f"[{host}]"
             authority = f"{host}:{parsed.port}" if parsed.port else host
-            path = parsed.path or b"/"
-            query = parsed.query
+            path: bytes = parsed.path or b"/"
+            query: bytes | None = parsed.query
             self.target = path + (b"?" + query if query else b"")
             hmap["host"] = authority
         else:

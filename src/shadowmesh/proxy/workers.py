@@ -67,10 +67,10 @@ class WorkerLink:
         kind = message[0]
         if kind == "ready" and self.ready is not None and not self.ready.done():
             self.ready.set_result(message[1])
-        elif kind == "snapshot":
-            fut = self._waiting.pop(message[1], None)
-            if fut is not None and not fut.done():
-                fut.set_result(message[2])
+        elif kind == "snapshot" and message[1] in self._waiting:
+            waiter = self._waiting.pop(message[1])
+            if not waiter.done():
+                waiter.set_result(message[2])
 
     def push(self, resources: Sequence[Resource], table: RoutingTable) -> None:
         with contextlib.suppress(OSError):  # a dead worker is reported by the supervisor

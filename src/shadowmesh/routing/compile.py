@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shadowmesh.config.models.common import StringMatch
+from shadowmesh.config.models.virtual_service import HTTPMatchRequest
 from shadowmesh.config.resource import Resource
 from shadowmesh.mirror.sampling import percent_to_ppm, percentage_to_ppm
 from shadowmesh.mirror.settings import ShadowDefaults, shadow_settings
-from shadowmesh.registry import ServiceRegistry
+from shadowmesh.registry import ServiceRegistry, select_endpoints
 from shadowmesh.routing.balancer import HashKeySpec
 from shadowmesh.routing.hosts import EndpointSpec
 from shadowmesh.routing.matchers import compile_match, compile_regex, compile_string_match
@@ -91,7 +93,7 @@ class _Builder:
         if service is not None and subset_found:
             service_port = next((p for p in service.ports if p.number == port), None)
             chosen = (
-                self.registry.select_endpoints(service, subset_labels)
+                select_endpoints(service, subset_labels)
                 if subset_labels is not None else list(service.endpoints)
             )
             for ep in chosen:
@@ -251,7 +253,7 @@ class _Builder:
                             exact.setdefault(context, {})[domain] = vhost
         # Services no VirtualService claims: balanced over all endpoints, like a
         # Kubernetes Service (mesh listener only).
-        for service in self.registry.services():
+        for service in self.registry:
             domains = [d for d in self._domains(service.hostname, service.namespace)
                        if (MESH, d) not in claimed]
             if not domains:
@@ -259,7 +261,7 @@ class _Builder:
             routes = []
             for port in service.ports:
                 cluster = self.cluster(service.hostname, None, port.number, service.namespace)
-                block = compile_match(_PortMatch(port.number))
+                block = compile_match(HTTPMatchRequest(port=port.number))
                 routes.append(Route(name=None, virtual_service=service.hostname,
                                     matches=(block,),
                                     destinations=(RouteDestination(cluster, 1),),
@@ -314,22 +316,6 @@ class _Builder:
         if host not in domains:
             domains.append(host)
         return domains
-
-
-@dataclass(frozen=True)
-class _PortMatch:
-    """A match block that only checks the port (default routes of multi-port services)."""
-
-    port: int
-    name: str | None = None
-    uri: Any = None
-    scheme: Any = None
-    method: Any = None
-    authority: Any = None
-    headers: Any = None
-    without_headers: Any = None
-    query_params: Any = None
-    ignore_uri_case: bool = False
 
 
 def _re2_substitution(rewrite: str) -> str:
@@ -411,7 +397,7 @@ def _cors(cors: Any) -> CorsPolicy | None:
         return None
     origins = [compile_string_match(sm) for sm in cors.allow_origins]
     for exact in cors.allow_origin:
-        origins.append(compile_string_match(_Exact(exact)))
+        origins.append(compile_string_match(StringMatch(exact=exact)))
     max_age = str(int(cors.max_age)) if cors.max_age else None
     return CorsPolicy(
         allow_origins=tuple(origins),
@@ -422,13 +408,6 @@ def _cors(cors: Any) -> CorsPolicy | None:
         allow_credentials=cors.allow_credentials,
         forward_unmatched_preflights=cors.unmatched_preflights != "IGNORE",
     )
-
-
-@dataclass(frozen=True)
-class _Exact:
-    exact: str
-    prefix: None = None
-    regex: None = None
 
 
 def _merge_policy(top: Any, subset: Any) -> Any:

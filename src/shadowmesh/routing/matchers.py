@@ -27,9 +27,12 @@ StrPredicate = Callable[[str], bool]
 
 
 class StringMatchLike(Protocol):
-    exact: str | None
-    prefix: str | None
-    regex: str | None
+    @property
+    def exact(self) -> str | None: ...
+    @property
+    def prefix(self) -> str | None: ...
+    @property
+    def regex(self) -> str | None: ...
 
 
 _RE2_OPTIONS = re2.Options()
@@ -122,16 +125,36 @@ def _query_predicate(name: str, match: StrPredicate) -> Predicate:
 
 
 class HTTPMatchLike(Protocol):
-    uri: StringMatchLike | None
-    scheme: StringMatchLike | None
-    method: StringMatchLike | None
-    authority: StringMatchLike | None
-    headers: Mapping[str, StringMatchLike] | None
-    without_headers: Mapping[str, StringMatchLike] | None
-    query_params: Mapping[str, StringMatchLike] | None
-    ignore_uri_case: bool | None
-    port: int | None
-    name: str | None
+    @property
+    def uri(self) -> StringMatchLike | None: ...
+    @property
+    def scheme(self) -> StringMatchLike | None: ...
+    @property
+    def method(self) -> StringMatchLike | None: ...
+    @property
+    def authority(self) -> StringMatchLike | None: ...
+    @property
+    def headers(self) -> Mapping[str, StringMatchLike | None] | None: ...
+    @property
+    def without_headers(self) -> Mapping[str, StringMatchLike | None] | None: ...
+    @property
+    def query_params(self) -> Mapping[str, StringMatchLike | None] | None: ...
+    @property
+    def ignore_uri_case(self) -> bool | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Presence:
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+_PRESENT = _Presence()
 
 
 def _is_empty(sm: StringMatchLike) -> bool:
@@ -174,13 +197,16 @@ def compile_match(m: HTTPMatchLike) -> MatchBlock:
         port = m.port
         preds.append(lambda req: req.port == port)
     for name, sm in (m.headers or {}).items():
+        sm = sm or _PRESENT
         preds.append(_header_predicate(name.lower(), compile_string_match(sm), invert=False))
     for name, sm in (m.without_headers or {}).items():
+        sm = sm or _PRESENT
         if _is_presence(sm):
             preds.append(_absent(name.lower()))
         else:
             preds.append(_header_predicate(name.lower(), compile_string_match(sm), invert=True))
     for name, sm in (m.query_params or {}).items():
+        sm = sm or _PRESENT
         preds.append(_query_predicate(name, compile_string_match(sm)))
     prefix = m.uri.prefix if m.uri is not None else None
     if m.uri is None or _is_empty(m.uri):
