@@ -89,9 +89,9 @@ def test_long_options_and_json_file(backend: Backend, tmp_path: Path) -> None:
 
 
 def test_invalid_options_exit_2_with_a_reason() -> None:
-    proc = shadowmesh("-qps", "-3", "http://127.0.0.1:1/")
+    proc = shadowmesh("-c", "0", "http://127.0.0.1:1/")
     assert proc.returncode == 2
-    assert "-qps must be >= 0" in proc.stderr
+    assert "-c must be at least 1" in proc.stderr
     proc = shadowmesh("-t", "5 minutes", "http://127.0.0.1:1/")
     assert proc.returncode == 2 and "invalid duration" in proc.stderr
 
@@ -129,3 +129,10 @@ def test_ctrl_c_prints_the_summary_so_far(backend: Backend) -> None:
     assert any(
         line.strip().startswith("5.0s") and "/1200 calls" in line for line in err.splitlines()
     ), err
+
+
+def test_negative_qps_means_max_as_in_fortio(backend: Backend) -> None:
+    srv = backend("v1")
+    proc = shadowmesh("-qps", "-1", "-n", "5", "-json", "-", f"http://127.0.0.1:{srv.port}/")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["RequestedQPS"] == "max"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -96,6 +97,12 @@ def test_summary_text() -> None:
     assert "Late starts (queued behind a slow answer) : 1 of 4, max 50ms behind" in lines
     assert "Bytes received: 900" in lines
     assert text.endswith("All done 4 calls 2.625 ms avg, 2.0 qps\n")
+
+
+def test_summary_warns_when_the_generator_lags() -> None:
+    assert "WARNING" not in make_result().summary_text()
+    lagging = dataclasses.replace(make_result(), pacing=PacingStats(on_time=4, lag_sum=0.04))
+    assert "WARNING: the load generator itself is behind" in lagging.summary_text()
 
 
 def test_summary_without_errors() -> None:

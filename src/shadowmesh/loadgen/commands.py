@@ -39,7 +39,7 @@ EXIT_INTERRUPTED = 130  # the shell's convention for "ended by SIGINT"
     type=float,
     default=8.0,
     show_default=True,
-    help="Total requests per second over all connections; 0 = as fast as possible.",
+    help="Total requests per second over all connections; 0 or -1 = as fast as possible.",
 )
 @click.option(
     "-t",
@@ -140,7 +140,7 @@ def load(
     try:
         config = LoadConfig(
             url=url,
-            qps=qps,
+            qps=max(qps, 0.0),  # fortio reads a negative -qps (its docs use -1) as "max"
             duration=parse_duration(duration_text),
             connections=connections,
             count=count,

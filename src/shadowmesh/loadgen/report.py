@@ -26,6 +26,7 @@ from shadowmesh.loadgen.histogram import Histogram, HistogramData
 from shadowmesh.loadgen.pacing import PacingStats
 
 ERROR_CODE = -1  # fortio's RetCodes key for calls that got no HTTP answer
+LAG_WARNING = 0.005  # average wake-up lag (s) beyond which the generator is the bottleneck
 
 
 class Recorder:
@@ -175,6 +176,13 @@ class LoadResult:
         ]
         if p.unsent:
             lines.append(f"Not started before the end of -t : {p.unsent}")
+        if p.lag_avg > LAG_WARNING:
+            # on-time starts are measured from their write, so a generator that cannot keep
+            # up would otherwise hide its own delay; say so rather than report a rosy latency
+            lines.append(
+                "WARNING: the load generator itself is behind its schedule; it may be CPU-bound"
+                " (use fewer connections, a lower -qps, or several processes)"
+            )
         return lines
 
 
