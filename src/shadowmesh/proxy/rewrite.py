@@ -40,12 +40,9 @@ def rewrite_path(rw: Rewrite, req: Request, matched: MatchBlock | bool | None) -
 
 
 def redirect_location(rd: Redirect, req: Request, matched: MatchBlock | bool | None) -> str:
+    """The Location of a redirect, as Envoy builds it from Istio's HTTPRedirect."""
     scheme = rd.scheme or "http"
     host = rd.authority or req.host
-    if host.startswith("[") or ":" not in host:
-        authority_host = host
-    else:
-        authority_host = host.rsplit(":", 1)[0] if rd.authority is None else host
     port: int | None
     if rd.port:
         port = rd.port
@@ -60,13 +57,17 @@ def redirect_location(rd: Redirect, req: Request, matched: MatchBlock | bool | N
     if port is not None and port == DEFAULT_PORTS.get(scheme):
         port = None
     if rd.uri is not None:
-        path = rd.uri
-        if "?" not in path and req.query:
-            path = f"{path}?{req.query}"  # Envoy keeps the query unless the redirect sets one
+        path = rd.uri  # the whole path, whatever the match kind
+    elif rd.prefix_rewrite is not None:
+        prefix = _matched_prefix(matched) or ""
+        rest = req.path[len(prefix):] if req.path.startswith(prefix) else req.path
+        path = rd.prefix_rewrite + rest
     else:
-        path = req.target.decode("latin-1")
-    netloc = f"{authority_host}:{port}" if port is not None and ":" not in authority_host \
-        else authority_host
+        path = req.path
+    if "?" not in path and req.query:
+        path = f"{path}?{req.query}"  # Envoy keeps the query unless the redirect sets one
+    netloc = host if port is None or (":" in host and not host.endswith("]")) \
+        else f"{host}:{port}"
     return f"{scheme}://{netloc}{path}"
 
 

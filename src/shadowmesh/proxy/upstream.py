@@ -23,7 +23,7 @@ from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
 
 # response parsing states
-_IDLE, _IN_HEAD, _INTERIM, _IN_BODY, _HEAD_DONE = range(5)
+_IDLE, _IN_HEAD, _INTERIM, _IN_BODY, _HEAD_DONE, _UPGRADED = range(6)
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
@@ -172,7 +172,10 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self._state = _INTERIM  # e.g. 100 Continue: not forwarded
             return
-        self._state = _HEAD_DONE if self._body_forbidden else _IN_BODY
+        if status == 101:
+            self._state = _UPGRADED  # the tunnel ends with the connection, not the message
+        else:
+            self._state = _HEAD_DONE if self._body_forbidden else _IN_BODY
         client = self.client
         if client is not None:
             client.on_response_head(

@@ -136,7 +136,8 @@ class _Builder:
         if http.redirect is not None:
             rd = http.redirect
             return replace(base, redirect=Redirect(
-                code=rd.redirect_code or 301, uri=rd.uri, authority=rd.authority,
+                code=rd.redirect_code or 301, uri=rd.uri, prefix_rewrite=rd.prefix_rewrite,
+                authority=rd.authority,
                 scheme=rd.scheme, port=rd.port, derive_port=rd.derive_port))
         if http.direct_response is not None:
             dr = http.direct_response

@@ -81,6 +81,7 @@ class RouteDestination:
 class Redirect:
     code: int = 301
     uri: str | None = None
+    prefix_rewrite: str | None = None  # replaces only the matched prefix
     authority: str | None = None
     scheme: str | None = None
     port: int | None = None
