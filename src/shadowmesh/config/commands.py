@@ -6,6 +6,7 @@ usage error (click's convention).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import click
 
 from shadowmesh.config.documents import read_paths
-from shadowmesh.config.issues import Issue
 from shadowmesh.config.loader import LoadResult, load_texts
 
 
@@ -36,18 +36,6 @@ def summary(result: LoadResult) -> str:
     return ", ".join(parts)
 
 
-def _issue_json(issue: Issue) -> dict[str, Any]:
-    return {
-        "level": issue.level,
-        "code": issue.code,
-        "file": issue.file,
-        "line": issue.line,
-        "document": issue.document,
-        "path": issue.path,
-        "message": issue.message,
-    }
-
-
 def as_json(result: LoadResult) -> dict[str, Any]:
     """A stable document: keys sorted when dumped, lists in file order."""
     return {
@@ -59,12 +47,13 @@ def as_json(result: LoadResult) -> dict[str, Any]:
                 "namespace": r.namespace,
                 "name": r.name,
                 "file": r.source.file,
-                "document": r.source.index,
+                "index": r.source.index,
+                "line": r.source.line,
                 "item": r.source.item,
             }
             for r in result.resources
         ],
-        "issues": [_issue_json(issue) for issue in result.issues],
+        "issues": [dataclasses.asdict(issue) for issue in result.issues],
         "ignored": [
             {
                 "apiVersion": doc.api_version,
@@ -72,7 +61,7 @@ def as_json(result: LoadResult) -> dict[str, Any]:
                 "namespace": doc.namespace,
                 "name": doc.name,
                 "file": doc.file,
-                "document": doc.index,
+                "index": doc.index,
                 "item": doc.item,
                 "note": doc.note,
             }
