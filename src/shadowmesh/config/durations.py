@@ -82,7 +82,7 @@ def nanoseconds(seconds: float) -> int:
 
 def _to_seconds(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError(f'invalid duration {value!r}: expected a string such as "10s"')
+        raise ValueError(f'expected a duration such as "10s", got {str(value).lower()}')
     if isinstance(value, int | float):
         # protobuf JSON has no numeric form for Duration; Go reports the missing unit
         value = format(value, "g")
