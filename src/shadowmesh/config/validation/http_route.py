@@ -153,18 +153,7 @@ def _mirrors(report: Report, route: HTTPRoute, path: FieldPath) -> None:
         )
     if (percentage := route.mirror_percentage) is not None:
         value_path = path.field(route, "mirror_percentage").field(percentage, "value")
-        if percentage.value > 100:
-            report.error(
-                value_path,
-                f"mirror_percentage must have a max value of 100 "
-                f"(it has {float_f(percentage.value)})",
-            )
-        if percentage.value < 0:
-            report.error(
-                value_path,
-                f"mirror_percentage must have a min value of 0 "
-                f"(it has {float_f(percentage.value)})",
-            )
+        _mirror_range(report, value_path, percentage.value, "mirror_percentage")
     _destination(report, route.mirror, path.field(route, "mirror"))
     for index, mirror in enumerate(route.mirrors):
         mirror_path = path.field(route, "mirrors").at(index)
@@ -174,18 +163,7 @@ def _mirrors(report: Report, route: HTTPRoute, path: FieldPath) -> None:
         _destination(report, mirror.destination, mirror_path.field(mirror, "destination"))
         if (percentage := mirror.percentage) is not None:
             value_path = mirror_path.field(mirror, "percentage").field(percentage, "value")
-            if percentage.value > 100:
-                report.error(
-                    value_path,
-                    f"mirror percentage must have a max value of 100 "
-                    f"(it has {float_f(percentage.value)})",
-                )
-            if percentage.value < 0:
-                report.error(
-                    value_path,
-                    f"mirror percentage must have a min value of 0 "
-                    f"(it has {float_f(percentage.value)})",
-                )
+            _mirror_range(report, value_path, percentage.value, "mirror percentage")
     mirrored = route.mirror is not None or route.mirrors
     if mirrored and (route.redirect is not None or route.direct_response is not None):
         report.warning(
@@ -193,6 +171,14 @@ def _mirrors(report: Report, route: HTTPRoute, path: FieldPath) -> None:
             "mirror has no effect on a rule with redirect or directResponse "
             "(Istio mirrors only forwarded requests)",
         )
+
+
+def _mirror_range(report: Report, path: FieldPath, value: float, what: str) -> None:
+    """`what` is Istio's name in the message: "mirror_percentage" or "mirror percentage"."""
+    if value > 100:
+        report.error(path, f"{what} must have a max value of 100 (it has {float_f(value)})")
+    if value < 0:
+        report.error(path, f"{what} must have a min value of 0 (it has {float_f(value)})")
 
 
 def _destination(report: Report, destination: Destination | None, path: FieldPath) -> None:
