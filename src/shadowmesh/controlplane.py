@@ -88,7 +88,9 @@ class ControlPlane:
         return dict(self._counts)
 
     def apply_text(self, text: str, source: str) -> ApplyResult:
-        loaded = load_text(text, source)
+        # The whole resulting set is validated in _commit; validating the posted documents
+        # alone would report references to resources that live in the files.
+        loaded = load_text(text, source, validate=False)
         if not loaded.ok:
             self._counts["rejected"] += 1
             return ApplyResult(ok=False, issues=loaded.issues)
@@ -168,7 +170,7 @@ class ControlPlane:
     # -- files ------------------------------------------------------------------------------
     def load_files(self) -> _Change:
         """(Re)read the `-f` paths; on success they replace the file layer."""
-        loaded = load_paths(self.paths)
+        loaded = load_paths(self.paths, validate=False)
         self._mtimes = self._scan()
         if not loaded.ok:
             self._counts["rejected"] += 1
