@@ -211,6 +211,14 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
     assert (issue.level, issue.message) == ("error", "no such file or directory")
 
 
+def test_empty_directory_warns(tmp_path: Path) -> None:
+    result = load_paths([tmp_path])
+    assert [(i.level, i.message) for i in result.issues] == [
+        ("warning", "no .yaml, .yml or .json files")
+    ]
+    assert result.ok
+
+
 def test_issues_come_in_file_order(tmp_path: Path) -> None:
     (tmp_path / "1.yaml").write_text(vs("a") + "    mirror_percent: 200\n    mirror: {host: a}\n")
     (tmp_path / "2.yaml").write_text(vs("b") + "    bogus: 1\n")

@@ -35,7 +35,10 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            if not found:
+                issues.append(Issue("warning", "no .yaml, .yml or .json files", file=str(path)))
+            files.extend(found)
         elif path.is_file():
             files.append(path)  # named explicitly: read it whatever its suffix
         else:
