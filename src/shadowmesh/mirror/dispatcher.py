@@ -245,6 +245,12 @@ class ShadowExchange:
     def on_upstream_writable(self, writable: bool) -> None:
         pass
 
+    def cork(self) -> None:
+        pass
+
+    def uncork(self) -> None:
+        pass
+
     # -- ending ---------------------------------------------------------------------------
     def _on_timeout(self) -> None:
         self._timer = None

@@ -20,18 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from shadowmesh.config.annotations import KNOWN_ANNOTATIONS, PREFIX
 from shadowmesh.config.durations import parse_duration_ns
 from shadowmesh.routing.table import ShadowSettings
-
-PREFIX = "shadowmesh.io/"
-KNOWN_ANNOTATIONS = frozenset(
-    PREFIX + name
-    for name in (
-        "shadow-host-suffix", "mirror-methods", "mirror-set-headers", "mirror-remove-headers",
-        "mirror-host-rewrite", "mirror-sample-key", "mirror-timeout", "mirror-body-limit",
-        "correlation-header",
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)

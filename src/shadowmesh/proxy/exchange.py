@@ -545,6 +545,12 @@ class Exchange:
             retriable,
         )
 
+    def cork(self) -> None:
+        self.down.cork()
+
+    def uncork(self) -> None:
+        self.down.uncork()
+
     def on_downstream_writable(self, writable: bool) -> None:
         conn = self._conn
         if conn is not None:

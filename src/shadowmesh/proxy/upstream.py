@@ -42,6 +42,8 @@ class UpstreamClient(Protocol):
     def on_response_end(self) -> None: ...
     def on_upstream_lost(self, reason: str) -> None: ...
     def on_upstream_writable(self, writable: bool) -> None: ...
+    def cork(self) -> None: ...
+    def uncork(self) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -112,6 +114,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.pool.discard(self)
             self.close()
             return
+        client.cork()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -125,6 +128,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.pool.discard(self)
             self.close_and_notify()
             return
+        finally:
+            client.uncork()
         if self._state == _HEAD_DONE:
             # HEAD response: llhttp cannot be told the body is absent, so finish here
             # and start a fresh parser for the next response on this connection.

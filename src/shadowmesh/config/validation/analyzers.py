@@ -65,8 +65,16 @@ def _duplicates(reports: Sequence[Report]) -> None:
 
 
 def _annotations(reports: Sequence[Report]) -> None:
+    # The values are parsed where they are used; imported here to keep config free of
+    # import-time dependencies on the data plane.
+    from shadowmesh.mirror.settings import annotation_errors
+
     for report in reports:
-        for key in report.resource.metadata.annotations:
+        annotations = report.resource.metadata.annotations
+        for key, message in annotation_errors(annotations):
+            path = FieldPath("metadata.annotations").key(key)
+            report.error(path, f"invalid value for {quote(key)}: {message}")
+        for key in annotations:
             if is_shadowmesh_annotation(key) and key not in KNOWN_ANNOTATIONS:
                 close = difflib.get_close_matches(key, KNOWN_ANNOTATIONS, n=1, cutoff=0.8)
                 hint = (
