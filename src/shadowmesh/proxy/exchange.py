@@ -211,7 +211,7 @@ class Exchange:
         self._cluster = self.dp.clusters.get(dest.cluster)
         authority = req.authority
         target = req.target
-        headers = http11.strip_hop_by_hop(req.headers, keep_upgrade=req.upgrade)
+        headers = http11.forwardable_request_headers(req.headers, req.upgrade)
         rw = route.rewrite
         if rw is not None:
             if rw.uri is not None or rw.regex is not None:
@@ -226,15 +226,15 @@ class Exchange:
                 apply_header_ops(headers, ops)
                 if ops.authority:
                     authority = ops.authority
-        xff = req.hmap.get("x-forwarded-for")
-        ip = req.remote.rpartition(":")[0] or req.remote
-        http11.set_header(headers, b"x-forwarded-for",
-                          (f"{xff}, {ip}" if xff else ip).encode("latin-1"))
-        if "x-forwarded-proto" not in req.hmap:
+        hmap = req.hmap
+        xff = hmap.get("x-forwarded-for")
+        ip = req.remote_ip
+        headers.append((b"host", authority.encode("latin-1")))
+        headers.append((b"x-forwarded-for", (f"{xff}, {ip}" if xff else ip).encode("latin-1")))
+        if "x-forwarded-proto" not in hmap:
             headers.append((b"x-forwarded-proto", b"http"))
-        if "x-request-id" not in req.hmap:
+        if "x-request-id" not in hmap:
             headers.append((b"x-request-id", req.request_id.encode("latin-1")))
-        http11.set_header(headers, b"host", authority.encode("latin-1"))
         if req.upgrade:
             headers.append((b"connection", b"upgrade"))
         # Shadow copies are taken here, after route processing, as Envoy's router does.
@@ -458,11 +458,9 @@ class Exchange:
 
     def _send_response_head(self, status: int, upstream_headers: Headers, upgrade: bool) -> None:
         req = self.req
-        content_length = http11.get_header(upstream_headers, b"content-length")
-        upstream_chunked = b"chunked" in (
-            http11.get_header(upstream_headers, b"transfer-encoding") or b""
-        ).lower()
-        headers = http11.strip_hop_by_hop(upstream_headers, keep_upgrade=upgrade)
+        headers, content_length, upstream_chunked = http11.forwardable_response_headers(
+            upstream_headers, upgrade
+        )
         route, dest = self._route, self._dest
         assert route is not None and dest is not None
         for ops in (route.response_headers, dest.response_headers):

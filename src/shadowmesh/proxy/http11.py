@@ -69,6 +69,51 @@ def strip_hop_by_hop(headers: Headers, keep_upgrade: bool = False) -> Headers:
     return out
 
 
+_REQUEST_DROP = HOP_BY_HOP | {b"host", b"x-forwarded-for"}
+
+
+def forwardable_request_headers(headers: Headers, keep_upgrade: bool) -> Headers:
+    """Request fields to send upstream, in one pass: hop-by-hop fields, `Host` and
+    `X-Forwarded-For` dropped (the proxy sets those two itself)."""
+    drop = _REQUEST_DROP
+    if any(name.lower() == b"connection" for name, _ in headers):
+        drop = drop | connection_tokens(headers)
+    out: Headers = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in drop and not (keep_upgrade and lower == b"upgrade"):
+            continue
+        out.append((name, value))
+    return out
+
+
+def forwardable_response_headers(
+    headers: Headers, keep_upgrade: bool
+) -> tuple[Headers, bytes | None, bool]:
+    """(fields to send downstream, content-length, chunked?) in one pass."""
+    content_length: bytes | None = None
+    chunked = False
+    named: set[bytes] = set()
+    out: Headers = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            if lower == b"content-length":
+                content_length = value
+            elif lower == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif lower == b"connection":
+                named.update(t.strip().lower() for t in value.split(b","))
+            elif keep_upgrade and lower == b"upgrade":
+                out.append((name, value))
+            continue
+        out.append((name, value))
+    if named:
+        named.discard(b"upgrade")
+        out = [(k, v) for k, v in out if k.lower() not in named]
+    return out, content_length, chunked
+
+
 def get_header(headers: Headers, name: bytes) -> bytes | None:
     for key, value in headers:
         if key.lower() == name:

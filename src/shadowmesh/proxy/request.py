@@ -63,6 +63,7 @@ class Request:
         "port",
         "query",
         "remote",
+        "remote_ip",
         "request_id",
         "start",
         "start_wall",
@@ -90,6 +91,7 @@ class Request:
         self.keep_alive = keep_alive
         self.upgrade = upgrade
         self.remote = remote
+        self.remote_ip = remote.rpartition(":")[0] or remote
         hmap: dict[str, str] = {}
         for name, value in headers:
             key = name.decode("latin-1").lower()
