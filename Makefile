@@ -13,7 +13,7 @@ demo: $(STAMP)
 	$(PY) -m shadowmesh demo $(ARGS)
 
 validate: $(STAMP)
-	$(PY) -m shadowmesh validate -f examples/
+	for d in examples/*/; do $(PY) -m shadowmesh validate -f $$d || exit 1; done
 
 test: $(STAMP)
 	$(PY) -m ruff check .
