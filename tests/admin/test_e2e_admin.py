@@ -269,3 +269,32 @@ def test_health_ready_config_dump_and_openapi(proxy: ShadowmeshProcess) -> None:
     assert "/api/v1/graph" in spec["paths"]
     metrics = proxy.admin_get("/metrics")
     assert "shadowmesh_config_reloads_total" in metrics.text
+
+
+def test_two_workers_metrics_and_logs_are_merged(httpbins: tuple[int, int], tmp_path: Path) -> None:
+    config = mesh_yaml(*httpbins).replace(ROUTE_V1, MIRROR_V2)
+    logs = tmp_path / "logs"
+    with ShadowmeshProcess(config, tmp_path, args=("--access-log", f"{logs}/"), workers=2) as proxy:
+        # new connections each time, so both workers take a share
+        ids = [f"w-{i}" for i in range(20)]
+        for rid in ids:
+            answer = httpx.get(proxy.url + "/get", headers={"Host": HOST, "x-request-id": rid},
+                               trust_env=False, timeout=10)  # fmt: skip
+            assert answer.status_code == 200
+        assert wait_until(lambda: requests_total(proxy, "httpbin-v2", True) == 20)
+        assert requests_total(proxy, "httpbin-v1", False) == 20
+        assert proxy.metric("shadowmesh_mirror_requests_total", {"outcome": "sent"}) == 20
+        body = wait_until(
+            lambda: (
+                (b := proxy.admin_get("/api/v1/logs?workload=httpbin-v1").json())
+                and len(b["lines"]) == 20
+                and b
+            )
+        )
+        assert sorted(request_id(line) for line in body["lines"]) == sorted(ids)
+        # both workers appended to the same per-workload file without splitting lines
+        v2 = wait_until(
+            lambda: len(log_lines(proxy, "httpbin-v2")) == 20 and log_lines(proxy, "httpbin-v2")
+        )
+        assert sorted(request_id(line) for line in v2) == sorted(ids)
+        proxy.stop_gracefully()
