@@ -56,7 +56,6 @@ class Exchange:
         "_host_tried",
         "_replayable",
         "_request_done",
-        "_resp_extra",
         "_response_started",
         "_retries_left",
         "_route",
@@ -65,6 +64,7 @@ class Exchange:
         "_timer",
         "_tunnel",
         "_upstream_chunked",
+        "_upstream_local",
         "_upstream_time",
         "attempts",
         "bytes_received",
@@ -113,7 +113,7 @@ class Exchange:
         self._shadows: list[ShadowCopy] | None = None
         self._tunnel = False
         self._upstream_time: float | None = None
-        self._resp_extra: Headers = []
+        self._upstream_local: str | None = None
         self._upstream_chunked = req.chunked
 
     @property
@@ -378,6 +378,7 @@ class Exchange:
             return
         self._conn_wanted = False
         self._conn = conn
+        self._upstream_local = conn.local_address
         conn.start(self, self.req.method == b"HEAD")
         upstream_chunked = self._upstream_chunked
         data = [self._head_prefix, b"x-envoy-attempt-count: %d\r\n\r\n" % self.attempts]
@@ -672,6 +673,7 @@ class Exchange:
             route_name=self._route.name if self._route is not None else None,
             upstream_cluster=cluster.name if cluster is not None else None,
             upstream_host=host.host_port if host is not None else None,
+            upstream_local_address=self._upstream_local,
             attempts=self.attempts,
             destination_service=cluster.service if cluster is not None else "unknown",
             destination_service_name=cluster.service_name if cluster is not None else "unknown",

@@ -48,15 +48,30 @@ class UpstreamClient(Protocol):
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
-        "_body_forbidden", "_counted_out", "_headers", "_parser", "_reason", "_state", "client",
-        "closed", "created",
-        "host", "last_used", "pool", "requests", "transport", "upgraded", "writable",
+        "_body_forbidden",
+        "_counted_out",
+        "_headers",
+        "_parser",
+        "_reason",
+        "_state",
+        "client",
+        "closed",
+        "created",
+        "host",
+        "last_used",
+        "local_address",
+        "pool",
+        "requests",
+        "transport",
+        "upgraded",
+        "writable",
     )
 
     def __init__(self, pool: ClusterPool, host: HostState) -> None:
         self.pool = pool
         self.host = host
         self.transport: asyncio.Transport | None = None
+        self.local_address: str | None = None
         self.client: UpstreamClient | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: Headers = []
@@ -102,6 +117,9 @@ class UpstreamConnection(asyncio.Protocol):
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+        sock = transport.get_extra_info("sockname")
+        if sock:
+            self.local_address = f"{sock[0]}:{sock[1]}"
 
     def data_received(self, data: bytes) -> None:
         client = self.client
