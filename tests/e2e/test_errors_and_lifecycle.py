@@ -205,7 +205,7 @@ def test_sigterm_finishes_the_request_in_flight(mesh: StartMesh) -> None:
     t.join(timeout=15)
     assert len(outcome) == 1 and isinstance(outcome[0], httpx.Response), outcome
     assert (outcome[0].status_code, outcome[0].text) == (200, "finished")
-    proc.stop_gracefully()
+    proc.stop()
 
 
 def test_two_workers_serve_and_all_exit_on_sigterm(
@@ -219,7 +219,7 @@ def test_two_workers_serve_and_all_exit_on_sigterm(
             assert c.get(f"/w{i}").headers["x-backend"] == "v1"
     kids = children(proxy.pid)
     assert kids, "no worker processes"
-    proxy.stop_gracefully()
+    proxy.stop()
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{k}").exists() for k in kids) and time.monotonic() < deadline:
         time.sleep(0.1)

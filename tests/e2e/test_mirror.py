@@ -104,6 +104,10 @@ def test_suffix_annotation_overrides_the_flag(
 
 
 # the session-pinned canary ----------------------------------------------------------------
+CANARY_COOKIES = ("SESSIONID=XXX", "user=7; SESSIONID=XXX; theme=dark", "a=1;SESSIONID=XXX")
+OTHER_COOKIES = ("SESSIONID=YYY", "SESSIONID=XXXY", "user=7; XSESSIONID=XXX")
+
+
 def test_session_cookie_canary_is_mirrored_to_a_separate_service(
     backend: Callable[[str], RecordingServer], start_proxy: StartProxy
 ) -> None:
@@ -113,7 +117,8 @@ def test_session_cookie_canary_is_mirrored_to_a_separate_service(
         yb.destination_rule("ui", ["v1", "v2"]),
         yb.service_entry("mirror", endpoints=[yb.endpoint(shadow.port)]),
         yb.virtual_service("ui", [
-            {"match": [{"headers": {"cookie": {"regex": "^(.*?;)?(SESSIONID=XXX)(;.*)?$"}}}],
+            # the tutorial's regex, allowing the space browsers put after ";"
+            {"match": [{"headers": {"cookie": {"regex": r"^(.*?;\s?)?(SESSIONID=XXX)(;.*)?$"}}}],
              "route": [{"destination": {"host": "ui", "subset": "v2"}}],
              "mirror": {"host": "mirror"}},
             {"route": [{"destination": {"host": "ui", "subset": "v1"}}]},
@@ -122,15 +127,16 @@ def test_session_cookie_canary_is_mirrored_to_a_separate_service(
     proxy = start_proxy(yb.dump(docs), *SUFFIX_ON)
     with client(proxy, "ui:8000") as c:
         for i in range(10):
-            c.get(f"/canary{i}", headers={"cookie": "user=7; SESSIONID=XXX; theme=dark"})
-            c.get(f"/other{i}", headers={"cookie": "SESSIONID=YYY"})
+            cookie = CANARY_COOKIES[i % len(CANARY_COOKIES)]
+            c.get(f"/canary{i}", headers={"cookie": cookie})
+            c.get(f"/other{i}", headers={"cookie": OTHER_COOKIES[i % len(OTHER_COOKIES)]})
             c.get(f"/anon{i}")
     assert ui_v2.count() == 10 and ui_v2.count("/canary") == 10
     assert ui_v1.count() == 20 and ui_v1.count("/canary") == 0
     copies = shadow.settle()
     assert sorted(r.target for r in copies) == sorted(f"/canary{i}" for i in range(10))
     for r in copies:
-        assert r.header("cookie") == "user=7; SESSIONID=XXX; theme=dark"
+        assert r.header("cookie") == CANARY_COOKIES[int(r.target[len("/canary"):]) % 3]
         assert r.header("host") == "ui-shadow:8000"
 
 

@@ -98,6 +98,7 @@ def compare(m: Mesh) -> None:
     assert len(mirrored.latencies) == THREADS * PER_THREAD
     summary = (f"p50 {base.p50 * 1e3:.1f} -> {mirrored.p50 * 1e3:.1f} ms, "
                f"p99 {base.pct(0.99) * 1e3:.1f} -> {mirrored.pct(0.99) * 1e3:.1f} ms")
+    print(summary)  # shown with -s: the numbers behind the verdict
     assert mirrored.p50 <= 3 * base.p50 + 0.020, summary
     assert mirrored.pct(0.99) <= 3 * base.pct(0.99) + 0.020, summary
     assert m.proxy.running()

@@ -102,8 +102,8 @@ class ShadowmeshProcess:
                     self.admin_port = int(m[2])
                 self._cond.notify_all()
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """Graceful stop (SIGTERM); kill after `timeout`. Returns the exit code."""
+    def stop(self, timeout: float = 10.0, check: bool = True) -> int:
+        """Graceful stop: SIGTERM, kill after `timeout`. Asserts exit code 0 unless told not to."""
         assert self._proc is not None
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
@@ -116,16 +116,20 @@ class ShadowmeshProcess:
                 ) from None
         self._finish()
         assert self.returncode is not None
+        if check:
+            assert self.returncode == 0, (
+                f"exit code {self.returncode} after SIGTERM; stderr:\n{self.stderr}"
+            )
         return self.returncode
+
+    def stop_gracefully(self) -> None:
+        """SIGTERM and assert a clean exit (same as `stop()`)."""
+        self.stop(check=True)
 
     def terminate(self) -> None:
         """Send SIGTERM and return at once (to look at the process while it drains)."""
         assert self._proc is not None
         self._proc.send_signal(signal.SIGTERM)
-
-    def stop_gracefully(self) -> None:
-        code = self.stop()
-        assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{self.stderr}"
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
