@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from shadowmesh.admin.contract import ApplyResult, ControlPlaneAPI
+from shadowmesh.admin.dashboard import dashboard_routes
 from shadowmesh.admin.guard import WriteGuard
 from shadowmesh.admin.kinds import KindInfo, UnknownKind, resolve_kind
 from shadowmesh.admin.openapi import OPENAPI
@@ -241,5 +242,6 @@ def build_app(control: ControlPlaneAPI, guard: WriteGuard) -> Starlette:
         Route(one, h.delete_resource, methods=["DELETE"]),
         Route("/api/v1/logs", h.logs, methods=["GET"]),
         Route("/api/v1/graph", h.graph, methods=["GET"]),
+        *dashboard_routes(control),
     ]
     return Starlette(routes=routes, exception_handlers={ApiError: _error_response})

@@ -170,6 +170,15 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Graph", "nodes and edges"), "400": _ERROR},
             }
         },
+        "/api/v1/mirror-stats": {
+            "get": {
+                "summary": "Shadow copies per destination service since start: sent, "
+                "succeeded, failed, timed out, skipped by reason (the dashboard's numbers)",
+                "responses": {
+                    "200": {"description": "JSON document", "content": {"application/json": {}}}
+                },
+            }
+        },
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
