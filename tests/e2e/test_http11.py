@@ -129,6 +129,18 @@ def test_large_chunked_bodies_stream_with_bounded_memory(mesh: StartMesh) -> Non
     assert 0 < rss.peak < RSS_LIMIT, f"proxy RSS peaked at {rss.peak / 2**20:.0f} MiB"
 
 
+def test_response_trickled_byte_by_byte_arrives_intact(mesh: StartMesh) -> None:
+    m = one(mesh)
+    body = b"slow and steady " * 4
+    m.backends["v1"].set_default(Behavior(body=body, byte_interval=0.002))
+    resp = m.get("/trickle")
+    assert (resp.status_code, resp.content) == (200, body)
+    m.backends["v1"].set_default(Behavior(body=body, byte_interval=0.002, chunked=True,
+                                          chunk_size=7))
+    resp = m.get("/trickle-chunked")
+    assert (resp.status_code, resp.content) == (200, body)
+
+
 def test_expect_100_continue(mesh: StartMesh) -> None:
     m = one(mesh)
     with RawConnection(m.proxy.port) as conn:
