@@ -63,8 +63,10 @@ class Supervisor:
     def start(
         self, name: str, argv: Sequence[str], cpus: frozenset[int] | None = None
     ) -> Child:
+        # A fresh log per start: ready lines ("listening on ...PORT") of an earlier process
+        # of the same name must never be read as this one's.
         log = self.workdir / f"{name}.log"
-        with log.open("ab") as out:
+        with log.open("wb") as out:
             popen = subprocess.Popen(
                 list(argv),
                 cwd=self.workdir,

@@ -13,7 +13,7 @@ import sys
 
 from bench.processes import Child, Supervisor
 from bench.tools import pin_tree
-from bench.waiting import wait_for_lines
+from bench.waiting import wait_for_lines, wait_for_port
 
 SERVICE_HOST = "httpbin:8000"
 LISTENING = re.compile(r"shadowmesh: listening on http://127\.0\.0\.1:(\d+)")
@@ -105,6 +105,10 @@ def start_shadowmesh(
     if matches is None:
         supervisor.stop(child)
         raise child.failure(f"did not report listening within {timeout_s:.0f}s")
+    port = int(matches[0].group(1))
+    if not wait_for_port(port, timeout_s, alive=child.alive):
+        supervisor.stop(child)
+        raise child.failure(f"reported port {port} but does not accept connections on it")
     # Workers may have been forked after the first exec; make sure all of them are pinned.
     pin_tree(child.pid, cpus)
-    return child, int(matches[0].group(1))
+    return child, port
