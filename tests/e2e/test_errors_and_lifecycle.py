@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -43,6 +45,15 @@ def children(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found += [int(c) for c in text]
     return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # upstream failures ------------------------------------------------------------------------
@@ -221,9 +232,26 @@ def test_two_workers_serve_and_all_exit_on_sigterm(
     assert kids, "no worker processes"
     proxy.stop()
     deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{k}").exists() for k in kids) and time.monotonic() < deadline:
+    while any(alive(k) for k in kids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(Path(f"/proc/{k}").exists() for k in kids), "a worker outlived the parent"
+    assert not any(alive(k) for k in kids), "a worker outlived the parent"
+
+
+def test_workers_exit_when_the_parent_is_killed(
+    backend: Callable[[str], RecordingServer], start_proxy: StartProxy
+) -> None:
+    """A SIGKILLed parent cannot stop its workers: they must notice and exit by themselves,
+    or they keep serving the port with a configuration nobody can reload any more."""
+    v1 = backend("v1")
+    proxy = start_proxy(yb.dump(yb.service(SVC, {"v1": v1.port}, http=[yb.to(SVC, "v1")])),
+                        workers=2)
+    kids = children(proxy.pid)
+    assert kids, "no worker processes"
+    os.kill(proxy.pid, signal.SIGKILL)  # the parent only, not its process group
+    deadline = time.monotonic() + 10
+    while any(alive(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(k) for k in kids), "workers outlived a killed parent"
 
 
 def test_admin_endpoints(mesh: StartMesh) -> None:

@@ -9,6 +9,7 @@ at what it said (validation errors on reload) and so a full pipe never blocks it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -71,8 +72,10 @@ class ShadowmeshProcess:
             cmd += ["--access-log", str(self.access_log)]
         cmd += list(self.args)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # its own process group, so that a kill reaches worker processes too
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, cwd=self.workdir, env=env)
+                                      stderr=subprocess.PIPE, cwd=self.workdir, env=env,
+                                      start_new_session=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -132,8 +135,11 @@ class ShadowmeshProcess:
         self._proc.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
+        """SIGKILL the whole process group (workers included); a no-op once it has exited."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)  # the group outlives an exited parent
         self._finish()
 
     def _finish(self) -> None:
