@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
+        # Taken before the run: other commits may land in the checkout while it runs.
+        versions = environment.versions(tools) if args.record else {}
+        load_before = os.getloadavg()[0]
         results = _run(tools, pinning, settings, selected, progress, args.keep_workdir)
     except Interrupted as exc:
         print(f"python -m bench: interrupted ({exc}); every server it started is stopped",
@@ -138,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         info = report.SessionInfo(
             command=shlex.join(["python", "-m", "bench", *args_list]),
-            machine=environment.machine().describe(),
+            machine=(f"{environment.machine().describe()}; load average (1 min) "
+                     f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"),
             pinning=pinning.describe(),
-            versions=environment.versions(tools),
+            versions=versions,
             load=(f"wrk with {threads} thread(s) and {connections} connections; {duration} s "
                   f"per run after a {warmup} s warm-up; {repeat} run(s) per scenario, "
                   f"interleaved, median reported; GET {path} ({body}) with "
-                  f"`Host: {shadowmesh_server.SERVICE_HOST}`; access logs off on both proxies"),
+                  f"`Host: {shadowmesh_server.SERVICE_HOST}`; access logs off on both proxies, "
+                  "`shadowmesh run` defaults otherwise"),
         )
         report.append_results(args.results, report.markdown_section(info, results, computed))
         print(f"\nrecorded in {args.results}")
