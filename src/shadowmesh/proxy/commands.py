@@ -52,7 +52,7 @@ def _seconds(value: str, option: str) -> float:
               help="Longest a shadow copy may take (the route timeout applies too).")
 @click.option("--mirror-queue", default=1024, show_default=True, type=int,
               help="Copies waiting for a free slot; beyond it copies are dropped (queue_full).")
-@click.option("--mirror-concurrency", default=128, show_default=True, type=int,
+@click.option("--mirror-concurrency", default=32, show_default=True, type=int,
               help="Copies in flight at once.")
 @click.option("--drain-timeout", default="10s", show_default=True,
               help="On SIGTERM, how long requests in flight may take to finish.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,8 @@ from shadowmesh.proxy.server import (
 from shadowmesh.routing.compile import compile_table
 from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WorkerLink:
@@ -92,9 +95,25 @@ class WorkerLink:
             self.conn.send(("stop",))
 
 
-def _worker_main(conn: Connection, opts: RunOptions, port: int) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive the control process (it would keep serving the port with a
+    configuration nothing can change): ask the kernel for SIGTERM when the parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _worker_main(conn: Connection, siblings: list[Connection], opts: RunOptions, port: int,
+                 parent_pid: int) -> None:
     import uvloop
 
+    _die_with_parent(parent_pid)
+    # Close the control process's ends of the other workers' pipes that fork copied here,
+    # so that a dead control process reads as EOF on every worker's pipe.
+    for other in siblings:
+        other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the control process handles Ctrl-C
     uvloop.run(_worker(conn, opts, port))
 
@@ -154,10 +173,12 @@ def run_workers(opts: RunOptions) -> int:
         return 1
     port = reserve.getsockname()[1]
     ctx = multiprocessing.get_context("fork")
-    links = []
+    links: list[WorkerLink] = []
     for _ in range(opts.workers):
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_worker_main, args=(child, opts, port), daemon=True)
+        siblings = [link.conn for link in links] + [parent]
+        process = ctx.Process(target=_worker_main,
+                              args=(child, siblings, opts, port, os.getpid()), daemon=True)
         process.start()
         child.close()
         links.append(WorkerLink(process, parent))
