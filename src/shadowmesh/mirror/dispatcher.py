@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.tasks import TaskGroup
 
 CAPTURE_LIMIT = 1 << 20  # bytes of a shadow response kept for comparison
+SWEEP_INTERVAL = 0.05  # seconds between checks of the copies' deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class MirrorDispatcher:
         self._queued_bytes = 0
         self._inflight: set[ShadowExchange] = set()
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return (f"<MirrorDispatcher [Copies: {len(self._inflight)} in flight, "
@@ -95,7 +97,8 @@ class MirrorDispatcher:
                 continue
             copies.append(build_copy(mirror.cluster, settings, req.method, target, headers,
                                      authority, req.request_id, route.timeout, route.name,
-                                     req.remote))
+                                     req.remote, req.hmap.get("user-agent"),
+                                     req.hmap.get("x-forwarded-for")))
         return copies or None
 
     def dispatch(self, copies: list[ShadowCopy], body: bytes | None, body_size: int) -> None:
@@ -135,7 +138,19 @@ class MirrorDispatcher:
     def _start(self, copy: ShadowCopy, body: bytes) -> None:
         exchange = ShadowExchange(self, copy, body)
         self._inflight.add(exchange)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
         exchange.start()
+
+    def _sweep(self) -> None:
+        """Time out copies past their deadline. One timer for all copies in flight instead of
+        one per copy: copies are many, and their timeouts need no sub-50 ms precision."""
+        self._sweeper = None
+        now = time.monotonic()
+        for exchange in [e for e in self._inflight if e.deadline <= now]:
+            exchange.time_out()
+        if self._inflight:
+            self._sweeper = asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
 
     def done(self, exchange: ShadowExchange, ok: bool) -> None:
         self._inflight.discard(exchange)
@@ -173,10 +188,10 @@ class ShadowExchange:
         "_conn",
         "_finished",
         "_host",
-        "_timer",
         "body",
         "bytes_sent",
         "copy",
+        "deadline",
         "dispatcher",
         "duration_ms",
         "flags",
@@ -202,7 +217,7 @@ class ShadowExchange:
         self.duration_ms = 0.0
         self._conn: UpstreamConnection | None = None
         self._host: HostState | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
         self._finished = False
         self._cluster = dispatcher.clusters.get(copy.cluster)
 
@@ -212,7 +227,7 @@ class ShadowExchange:
             timeout = min(timeout, self.copy.route_timeout)
         if self.copy.settings.timeout:
             timeout = min(timeout, self.copy.settings.timeout)
-        self._timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout)
+        self.deadline = self.start_mono + timeout
         host = self._cluster.pick(None)
         if host is None:
             self._end(0, "UH", ok=False)
@@ -267,8 +282,7 @@ class ShadowExchange:
         pass
 
     # -- ending ---------------------------------------------------------------------------
-    def _on_timeout(self) -> None:
-        self._timer = None
+    def time_out(self) -> None:
         self._end(0, "UT", ok=False)
 
     def _end(self, status: int, flags: str, ok: bool, reusable: bool = False) -> None:
@@ -278,9 +292,6 @@ class ShadowExchange:
         self.status = status
         self.flags = flags
         self.duration_ms = (time.monotonic() - self.start_mono) * 1000
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._host is not None:
             self._host.active_requests -= 1
             if status:
@@ -297,15 +308,14 @@ class ShadowExchange:
         copy = self.copy
         cluster = copy.cluster
         host = self._host.spec if self._host is not None else None
-        hmap = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in copy.headers}
         return RequestRecord(
             start_time=self.start_wall,
             duration_ms=self.duration_ms,
             method=copy.method.decode("latin-1"),
             path=copy.target.decode("latin-1"),
             authority=copy.authority,
-            user_agent=hmap.get("user-agent"),
-            x_forwarded_for=hmap.get("x-forwarded-for"),
+            user_agent=copy.user_agent,
+            x_forwarded_for=copy.x_forwarded_for,
             request_id=copy.request_id,
             downstream_remote_address=copy.downstream_remote,
             bytes_received=len(self.body),

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shadowmesh.proxy.http11 import Headers, set_header
+from shadowmesh.proxy.http11 import Headers
 from shadowmesh.routing.table import ClusterSpec, ShadowSettings
 
 SHADOW_SUFFIX = "-shadow"
+_ALWAYS_REPLACED = frozenset({b"content-length", b"transfer-encoding", b"host"})
 
 
 def shadow_authority(authority: str) -> str:
@@ -42,6 +43,8 @@ class ShadowCopy:
     route_timeout: float | None
     route_name: str | None
     downstream_remote: str
+    user_agent: str | None = None
+    x_forwarded_for: str | None = None
 
 
 def build_copy(
@@ -55,24 +58,24 @@ def build_copy(
     route_timeout: float | None,
     route_name: str | None,
     downstream_remote: str,
+    user_agent: str | None = None,
+    x_forwarded_for: str | None = None,
 ) -> ShadowCopy:
     if settings.host_rewrite:
         authority = settings.host_rewrite
     elif settings.host_suffix:
         authority = shadow_authority(authority)
-    headers = [
-        (name, value)
-        for name, value in upstream_headers
-        if name.lower() not in (b"content-length", b"transfer-encoding")
-    ]
-    set_header(headers, b"host", authority.encode("latin-1"))
     correlation = settings.correlation_header.encode("latin-1")
-    set_header(headers, correlation, request_id.encode("latin-1"))
-    if settings.remove_headers:
-        gone = {n.encode("latin-1") for n in settings.remove_headers}
-        headers = [(k, v) for k, v in headers if k.lower() not in gone]
+    drop = _ALWAYS_REPLACED | {correlation}
+    if settings.remove_headers or settings.set_headers:
+        drop = drop | {n.encode("latin-1") for n in settings.remove_headers}
+        drop |= {n.encode("latin-1") for n, _ in settings.set_headers}
+    # One pass: framing is redone for the copy, Host and the correlation id are replaced.
+    headers = [(name, value) for name, value in upstream_headers if name.lower() not in drop]
+    headers.append((b"host", authority.encode("latin-1")))
+    headers.append((correlation, request_id.encode("latin-1")))
     for name, value in settings.set_headers:
-        set_header(headers, name.encode("latin-1"), value.encode("latin-1"))
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
     return ShadowCopy(
         cluster=cluster,
         method=method,
@@ -84,4 +87,6 @@ def build_copy(
         route_timeout=route_timeout,
         route_name=route_name,
         downstream_remote=downstream_remote,
+        user_agent=user_agent,
+        x_forwarded_for=x_forwarded_for,
     )

@@ -58,6 +58,7 @@ class UpstreamConnection(asyncio.Protocol):
         "closed",
         "created",
         "host",
+        "keep_alive",
         "last_used",
         "local_address",
         "pool",
@@ -85,6 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._reason = "connection termination"
         self._state = _IDLE
         self._counted_out = False
+        self.keep_alive = True
 
     # -- used by clients ------------------------------------------------------------------
     def start(self, client: UpstreamClient, head_only_response: bool) -> None:
@@ -199,11 +201,11 @@ class UpstreamConnection(asyncio.Protocol):
             self._state = _UPGRADED  # the tunnel ends with the connection, not the message
         else:
             self._state = _HEAD_DONE if self._body_forbidden else _IN_BODY
+        # `Connection: close` (or HTTP/1.0 without keep-alive): never reuse this connection.
+        self.keep_alive = keep_alive = parser.should_keep_alive()
         client = self.client
         if client is not None:
-            client.on_response_head(
-                status, self._headers, parser.should_keep_alive(), parser.should_upgrade()
-            )
+            client.on_response_head(status, self._headers, keep_alive, parser.should_upgrade())
 
     def on_body(self, body: bytes) -> None:
         if self._state == _IN_BODY and self.client is not None:
@@ -283,6 +285,7 @@ class ClusterPool:
         duration = self.policy.max_connection_duration
         if (
             not reusable
+            or not conn.keep_alive
             or conn.closed
             or (limit and conn.requests >= limit)
             or (duration is not None and time.monotonic() - conn.created > duration)
