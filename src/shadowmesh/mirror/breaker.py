@@ -27,6 +27,10 @@ class CircuitBreaker:
             return "closed"
         return "open" if now < self._open_until and not self._probing else "half_open"
 
+    def is_open(self, now: float) -> bool:
+        """Open and not yet due for a probe (no side effect, unlike `allow`)."""
+        return self._open_until != 0.0 and (now < self._open_until or self._probing)
+
     def allow(self, now: float) -> bool:
         if self._open_until == 0.0:
             return True

@@ -95,11 +95,26 @@ class MirrorDispatcher:
             if settings.methods is not None and req.method_str not in settings.methods:
                 self.observer.on_mirror_skipped(service, "method_not_allowed")
                 continue
+            # Refuse early what would be dropped anyway, before paying for the copy: this is
+            # the steady state with a slow or dead shadow, and it must stay cheap.
+            refused = self._refusal(mirror.cluster.name)
+            if refused is not None:
+                self.observer.on_mirror_skipped(service, refused)
+                continue
             copies.append(build_copy(mirror.cluster, settings, req.method, target, headers,
                                      authority, req.request_id, route.timeout, route.name,
                                      req.remote, req.hmap.get("user-agent"),
                                      req.hmap.get("x-forwarded-for")))
         return copies or None
+
+    def _refusal(self, cluster_name: str) -> str | None:
+        breaker = self._breakers.get(cluster_name)
+        if breaker is not None and breaker.is_open(time.monotonic()):
+            return "circuit_open"
+        if (len(self._inflight) >= self.limits.concurrency
+                and len(self._queue) >= self.limits.queue_size):
+            return "queue_full"
+        return None
 
     def dispatch(self, copies: list[ShadowCopy], body: bytes | None, body_size: int) -> None:
         for copy in copies:

@@ -8,6 +8,7 @@ each run a data plane on the shared ports (`proxy/workers.py`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -44,6 +45,14 @@ class RunOptions:
     access_log: str = "-"
     access_log_format: str = "text"
     source_workload: str = "unknown"
+
+
+def settle_heap() -> None:
+    """Move everything built at start-up (modules, config models, the admin app) out of the
+    garbage collector's sight. A full collection otherwise walks all of it and stalls the
+    event loop for tens of milliseconds, which shows up directly in the primary's p99."""
+    gc.collect()
+    gc.freeze()
 
 
 def announce(message: str) -> None:
@@ -169,6 +178,7 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     announce(f"listening on http://{_url_host(opts.listen_host)}:{port}")
     announce(f"admin on {admin.url}")
     control.set_ready()
+    settle_heap()
     background = [
         dp.tasks.spawn(watch_files(control, opts.watch_interval)),
         dp.tasks.spawn(reload_on_signal(control, reload)),

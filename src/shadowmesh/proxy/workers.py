@@ -34,6 +34,7 @@ from shadowmesh.proxy.server import (
     bind_socket,
     install_signals,
     reload_on_signal,
+    settle_heap,
     watch_files,
 )
 from shadowmesh.routing.compile import compile_table
@@ -153,6 +154,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
     loop.add_reader(conn.fileno(), on_message)
     await first_config.wait()
     await listeners.open(ListenerSpec(MESH, opts.listen_host, port))
+    settle_heap()
     conn.send(("ready", port))
     await stop.wait()
     loop.remove_reader(conn.fileno())
