@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 
 
 class CaptureHook(Protocol):
+    def primary_response(self, request_id: str, status: int, headers: Headers, body: bytes,
+                         latency_ms: float) -> None:
+        """The primary answered a request that was mirrored (body truncated to the capture
+        limit). Called once per mirrored request, when the response is complete."""
+
     def shadow_response(self, copy: ShadowCopy, status: int, headers: Headers, body: bytes,
                         latency_ms: float) -> None:
-        """A shadow answered (body truncated to the capture limit)."""
+        """A shadow answered (body truncated to the capture limit); `copy.request_id` is the
+        primary's request id."""

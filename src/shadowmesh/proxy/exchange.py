@@ -13,6 +13,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from shadowmesh.mirror.dispatcher import CAPTURE_LIMIT
 from shadowmesh.mirror.sampling import sample_point
 from shadowmesh.proxy import http11
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
@@ -41,6 +42,8 @@ class Exchange:
         "_attempt_timer",
         "_body",
         "_body_size",
+        "_capture",
+        "_capture_head",
         "_closing",
         "_cluster",
         "_conn",
@@ -111,6 +114,8 @@ class Exchange:
         self._hash_key: str | None = None
         self._down_mode = _LENGTH
         self._shadows: list[ShadowCopy] | None = None
+        self._capture: list[bytes] | None = None  # primary body kept for comparison
+        self._capture_head: tuple[int, Headers] | None = None
         self._tunnel = False
         self._upstream_time: float | None = None
         self._upstream_local: str | None = None
@@ -242,6 +247,8 @@ class Exchange:
             self._shadows = self.dp.mirror.prepare(
                 route, req, target, headers, authority, sample_point(route.shadow, req)
             )
+            if self._shadows is not None and self.dp.mirror.capture is not None:
+                self._capture = []
         if req.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         elif req.content_length is not None:
@@ -455,6 +462,8 @@ class Exchange:
         self._response_started = True
         self.status = status
         self.details = "via_upstream"
+        if self._capture is not None:
+            self._capture_head = (status, headers)
         self._send_response_head(status, headers, upgrade)
 
     def _send_response_head(self, status: int, upstream_headers: Headers, upgrade: bool) -> None:
@@ -507,6 +516,9 @@ class Exchange:
             return
         self.bytes_sent += len(data)
         self.down.write(chunk(data) if self._down_mode == _CHUNKED else data)
+        capture = self._capture
+        if capture is not None and self.bytes_sent - len(data) < CAPTURE_LIMIT:
+            capture.append(data)
         if not self.down.writable and self._conn is not None:
             self._conn.pause_reading()
 
@@ -515,6 +527,13 @@ class Exchange:
             return
         if self._down_mode == _CHUNKED:
             self.down.write(LAST_CHUNK)
+        if self._capture is not None and self._capture_head is not None:
+            hook = self.dp.mirror.capture
+            if hook is not None:
+                status, headers = self._capture_head
+                body = b"".join(self._capture)[:CAPTURE_LIMIT]
+                hook.primary_response(self.req.request_id, status, headers, body,
+                                      (time.monotonic() - self.req.start) * 1000)
         reusable = self._request_done and not self._tunnel
         # If the server answered before reading the whole request, the connection
         # is mid-request: it cannot be reused.
