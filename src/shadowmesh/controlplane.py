@@ -13,11 +13,11 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from shadowmesh.admin.contract import ApplyResult
 from shadowmesh.config import Issue, Resource, load_paths, load_text, validate
+from shadowmesh.config.documents import expand_paths
 from shadowmesh.routing.compile import CompileOptions, compile_table
 from shadowmesh.routing.table import RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
@@ -187,15 +187,12 @@ class ControlPlane:
 
     def _scan(self) -> dict[str, float]:
         seen: dict[str, float] = {}
-        for path in self.paths:
-            p = Path(path)
-            candidates = [p] if p.is_file() else sorted(p.rglob("*")) if p.is_dir() else []
-            for f in candidates:
-                if f.suffix in (".yaml", ".yml", ".json") and f.is_file():
-                    try:
-                        seen[str(f)] = os.stat(f).st_mtime_ns
-                    except OSError:
-                        continue
+        files, _ = expand_paths(self.paths)
+        for f in files:
+            try:
+                seen[str(f)] = os.stat(f).st_mtime_ns
+            except OSError:
+                continue
         return seen
 
     # -- committing -------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from shadowmesh.admin.client import ADMIN_ENV, DEFAULT_ADMIN, AdminClient, Admin
 from shadowmesh.admin.guard import TOKEN_ENV
 from shadowmesh.admin.kinds import GROUP, KindInfo, UnknownKind, resolve_kind
 from shadowmesh.admin.printers import as_json, as_yaml, table
+from shadowmesh.config.documents import read_paths
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 FOLLOW_INTERVAL_S = 1.0
 _sleep = time.sleep  # replaced in tests to end a `logs -f`
 
@@ -67,17 +67,15 @@ def _config_files(target: str) -> Iterator[tuple[str, str]]:
     if target == "-":
         yield "<stdin>", sys.stdin.read()
         return
-    path = Path(target)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in CONFIG_SUFFIXES and p.is_file())
-        if not files:
-            raise _fail(f"no .yaml, .yml or .json files in {target}")
-    elif path.is_file():
-        files = [path]
-    else:
+    if not Path(target).exists():
         raise _fail(f'the path "{target}" does not exist')
-    for file in files:
-        yield str(file), file.read_text(encoding="utf-8")
+    texts, issues = read_paths([target])
+    if not texts:
+        raise _fail(f"no .yaml, .yml or .json files in {target}")
+    for issue in issues:
+        if issue.is_error:
+            raise _fail(str(issue))
+    yield from texts
 
 
 @click.command()
