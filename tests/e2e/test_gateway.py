@@ -53,3 +53,26 @@ def test_gateway_listener_serves_only_its_virtual_services(
     assert httpx.get(f"{proxy.url}/x", headers={"Host": "www.example.com"}).status_code == 404
     assert httpx.get(f"{proxy.url}/y", headers={"Host": "internal:8000"}).status_code == 200
     assert internal.count("/y") == 1 and internal.count("/x") == 0
+
+
+def test_gateway_exposes_only_the_hosts_its_servers_list(
+    backend: Callable[[str], RecordingServer], start_proxy: StartProxy
+) -> None:
+    web = backend("web")
+    gw_port = free_port()
+    gateway = {
+        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "edge"},
+        "spec": {"servers": [{"port": {"number": gw_port, "name": "http", "protocol": "HTTP"},
+                              "hosts": ["shop.example.com"]}]},
+    }
+    vs = yb.virtual_service("web", [yb.to("web")], hosts=["shop.example.com", "admin.example.com"],
+                            name="web-ingress")
+    vs["spec"]["gateways"] = ["edge"]
+    proxy = start_proxy(yb.dump([yb.service_entry("web", endpoints=[yb.endpoint(web.port)]),
+                                 gateway, vs]))
+    assert proxy.wait_stderr(rf"gateway default/edge listening on http://127\.0\.0\.1:{gw_port}")
+    gw = f"http://127.0.0.1:{gw_port}"
+    assert httpx.get(f"{gw}/a", headers={"Host": "shop.example.com"}).status_code == 200
+    assert httpx.get(f"{gw}/b", headers={"Host": "admin.example.com"}).status_code == 404
+    assert web.count("/a") == 1 and web.count("/b") == 0

@@ -214,11 +214,17 @@ class _Builder:
         catch_all: dict[str, VirtualHost] = {}
         gateway_listeners: list[ListenerSpec] = []
         gateways: dict[str, Resource] = {}
+        exposed: dict[str, list[str]] = {}  # gateway context -> server host patterns
         for res in self.resources:
             if res.kind == "Gateway":
                 key = f"{res.metadata.namespace}/{res.metadata.name}"
                 gateways[key] = res
                 for server in res.spec.servers or ():  # type: ignore[attr-defined]
+                    # `hosts` entries are `[namespace/]dnsName`; the namespace part only
+                    # scopes which VirtualServices may bind, a distinction we do not need.
+                    exposed.setdefault(f"gateway:{key}", []).extend(
+                        h.rpartition("/")[2].lower() for h in server.hosts or ()
+                    )
                     if server.port is None or not server.port.number:
                         continue
                     if (server.port.protocol or "HTTP").upper() not in ("HTTP", "HTTP2"):
@@ -242,6 +248,8 @@ class _Builder:
             vhost = VirtualHost(f"{res.metadata.namespace}/{res.metadata.name}", tuple(routes))
             for context in self._contexts(spec.gateways, res.metadata.namespace, gateways):
                 for host in spec.hosts or ():
+                    if context != MESH and not _gateway_exposes(exposed.get(context, ()), host):
+                        continue  # a gateway serves only the hosts its servers list
                     for domain in self._domains(host, res.metadata.namespace):
                         if (context, domain) in claimed:
                             continue  # first VirtualService for a host wins, as in Istio
@@ -317,6 +325,18 @@ class _Builder:
         if host not in domains:
             domains.append(host)
         return domains
+
+
+def _gateway_exposes(patterns: Iterable[str], host: str) -> bool:
+    host = host.lower()
+    for pattern in patterns:
+        if pattern in ("*", host):
+            return True
+        if pattern.startswith("*.") and (host.endswith(pattern[1:]) or host == pattern):
+            return True
+        if host.startswith("*.") and pattern.endswith(host[1:]):
+            return True  # the VirtualService's wildcard covers the server's host
+    return False
 
 
 def _re2_substitution(rewrite: str) -> str:
