@@ -181,6 +181,7 @@ class Story:
         admin, proxy = self.proxy.admin_url, self.proxy.url
         self.p.item("proxy", f"{proxy}  (send Host: {AUTHORITY})")
         self.p.item("admin", admin)
+        self.p.item("dashboard", f"{admin}/  (traffic graph, logs, mirror stats, rule form)")
         self.p.item("metrics", f"{admin}/metrics")
         self.p.item("graph", f"{admin}/api/v1/graph")
         self.p.item("config", f"{admin}/config_dump")
