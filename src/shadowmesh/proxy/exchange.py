@@ -468,11 +468,30 @@ class Exchange:
 
     def _send_response_head(self, status: int, upstream_headers: Headers, upgrade: bool) -> None:
         req = self.req
+        route, dest = self._route, self._dest
+        assert route is not None and dest is not None
+        conn = self._conn
+        if (
+            conn is not None
+            and conn.raw_head is not None
+            and not upgrade
+            and route.cors is None
+            and route.response_headers.empty
+            and dest.response_headers.empty
+            and self.keep_alive
+            and req.version == "1.1"
+            and req.method != b"HEAD"
+            and not self.down.draining
+            and http11.passthrough_head(conn.raw_head)
+        ):
+            # Nothing to change in this head: send the upstream's bytes as they came.
+            self._down_mode = _LENGTH
+            self.down.write(conn.raw_head[:-2] + b"x-envoy-upstream-service-time: %d\r\n\r\n"
+                            % int(self._upstream_time or 0))
+            return
         headers, content_length, upstream_chunked = http11.forwardable_response_headers(
             upstream_headers, upgrade
         )
-        route, dest = self._route, self._dest
-        assert route is not None and dest is not None
         for ops in (route.response_headers, dest.response_headers):
             if not ops.empty:
                 apply_header_ops(headers, ops)

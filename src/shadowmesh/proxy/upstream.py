@@ -49,6 +49,7 @@ class UpstreamClient(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_body_forbidden",
+        "_chunk",
         "_counted_out",
         "_headers",
         "_parser",
@@ -62,6 +63,7 @@ class UpstreamConnection(asyncio.Protocol):
         "last_used",
         "local_address",
         "pool",
+        "raw_head",
         "requests",
         "transport",
         "upgraded",
@@ -87,6 +89,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = _IDLE
         self._counted_out = False
         self.keep_alive = True
+        self.raw_head: bytes | None = None  # the response head as received, when in one read
+        self._chunk: bytes | None = None
 
     # -- used by clients ------------------------------------------------------------------
     def start(self, client: UpstreamClient, head_only_response: bool) -> None:
@@ -135,6 +139,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         client.cork()
+        # A read that starts a response may hold its whole head: keep it so the head can be
+        # passed through unchanged when no rule needs to touch it.
+        self._chunk = data if self._state == _IDLE else None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -196,7 +203,15 @@ class UpstreamConnection(asyncio.Protocol):
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._state = _INTERIM  # e.g. 100 Continue: not forwarded
+            self._chunk = None  # the read started with this interim head, not the final one
             return
+        chunk = self._chunk
+        self._chunk = None
+        self.raw_head = None
+        if chunk is not None:
+            end = chunk.find(b"\r\n\r\n")
+            if end >= 0:
+                self.raw_head = chunk[: end + 4]
         if status == 101:
             self._state = _UPGRADED  # the tunnel ends with the connection, not the message
         else:

@@ -1,0 +1,52 @@
+"""Header handling on the hot path: pure functions, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from shadowmesh.proxy.http11 import (
+    forwardable_request_headers,
+    forwardable_response_headers,
+    passthrough_head,
+)
+
+OK = b"HTTP/1.1 200 OK\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "passable"),
+    [
+        (OK + b"Content-Length: 5\r\n\r\n", True),
+        (OK + b"content-length: 5\r\nConnection: keep-alive\r\n\r\n", True),
+        (OK + b"Content-Length: 5\r\nConnection: close\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nConnection: keep-alive, x-secret\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\n", False),
+        (OK + b"Transfer-Encoding: chunked\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nTrailer: x\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nUpgrade: h2c\r\n\r\n", False),
+        (OK + b"\r\n", False),  # close-delimited body: must be reframed
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", False),
+    ],
+)
+def test_passthrough_head(head: bytes, passable: bool) -> None:
+    assert passthrough_head(head) is passable
+
+
+def test_request_headers_drop_hop_by_hop_host_and_xff() -> None:
+    headers = [
+        (b"Host", b"a"), (b"Connection", b"keep-alive, X-Private"), (b"X-Private", b"1"),
+        (b"X-Forwarded-For", b"1.2.3.4"), (b"Accept", b"*/*"), (b"TE", b"trailers"),
+        (b"Upgrade", b"websocket"),
+    ]
+    assert forwardable_request_headers(headers, keep_upgrade=False) == [(b"Accept", b"*/*")]
+    assert (b"Upgrade", b"websocket") in forwardable_request_headers(headers, keep_upgrade=True)
+
+
+def test_response_headers_report_framing() -> None:
+    out, length, chunked = forwardable_response_headers(
+        [(b"Content-Length", b"7"), (b"Connection", b"close, X-A"), (b"X-A", b"1"),
+         (b"Server", b"s")], keep_upgrade=False)
+    assert out == [(b"Server", b"s")] and length == b"7" and not chunked
+    _, length, chunked = forwardable_response_headers(
+        [(b"Transfer-Encoding", b"chunked")], keep_upgrade=False)
+    assert length is None and chunked
