@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.downstream import DownstreamProtocol
     from shadowmesh.proxy.request import Request
 
+# Envoy's local reply body when a try ends without a response
+_RESET_TEXT = b"upstream connect error or disconnect/reset before headers. reset reason: "
+
 # downstream response framing
 _LENGTH, _CHUNKED, _CLOSE, _NONE = range(4)
 
@@ -404,26 +407,29 @@ class Exchange:
     def on_connect_failed(self, reason: str) -> None:
         if self._finished:
             return
-        host, cluster, route = self._host, self._cluster, self._route
         self._conn_wanted = False
-        if host is not None and cluster is not None:
-            cluster.report(host, None)
-        retriable = route is not None and route.retry.retries_connect_failure
-        self._retry_or_fail(
-            503,
+        route = self._route
+        self._failed_before_response(
             "UF",
-            b"upstream connect error or disconnect/reset before headers. reset reason: "
             b"remote connection failure, transport failure reason: " + reason.encode(),
             "upstream_reset_before_response_started{remote_connection_failure}",
-            retriable,
+            route is not None and route.retry.retries_connect_failure,
         )
+
+    def _failed_before_response(self, flag: str, reason: bytes, details: str,
+                                retriable: bool) -> None:
+        """No response came from this try: tell outlier detection, then retry or answer 503."""
+        host, cluster = self._host, self._cluster
+        if host is not None and cluster is not None:
+            cluster.report(host, None)
+        self._retry_or_fail(503, flag, _RESET_TEXT + reason, details, retriable)
 
     def on_overflow(self) -> None:
         self._conn_wanted = False
         self._end_try(False)
         self.local_reply(
             503,
-            b"upstream connect error or disconnect/reset before headers. reset reason: overflow",
+            _RESET_TEXT + b"overflow",
             "UO",
             "upstream_reset_before_response_started{overflow}",
         )
@@ -562,7 +568,7 @@ class Exchange:
     def on_upstream_lost(self, reason: str) -> None:
         if self._finished:
             return
-        host, cluster, route = self._host, self._cluster, self._route
+        route = self._route
         self._conn = None  # already closed
         if self._response_started:
             self._end_try(False)
@@ -570,16 +576,11 @@ class Exchange:
             self.keep_alive = False
             self._finish(abort_downstream=True)
             return
-        if host is not None and cluster is not None:
-            cluster.report(host, None)
-        retriable = route is not None and route.retry.retries_resets
-        self._retry_or_fail(
-            503,
+        self._failed_before_response(
             "UC",
-            b"upstream connect error or disconnect/reset before headers. reset reason: "
-            + reason.encode(),
+            reason.encode(),
             "upstream_reset_before_response_started{connection_termination}",
-            retriable,
+            route is not None and route.retry.retries_resets,
         )
 
     def cork(self) -> None:

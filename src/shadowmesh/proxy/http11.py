@@ -53,22 +53,6 @@ def connection_tokens(headers: Headers) -> set[bytes]:
     return tokens
 
 
-def strip_hop_by_hop(headers: Headers, keep_upgrade: bool = False) -> Headers:
-    """Drop hop-by-hop fields and any field the Connection header names."""
-    named = connection_tokens(headers)
-    if keep_upgrade:
-        named.discard(b"upgrade")
-    out: Headers = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower in named:
-            if keep_upgrade and lower == b"upgrade":
-                out.append((name, value))
-            continue
-        out.append((name, value))
-    return out
-
-
 _REQUEST_DROP = HOP_BY_HOP | {b"host", b"x-forwarded-for"}
 
 
@@ -140,13 +124,6 @@ def passthrough_head(raw: bytes) -> bool:
                 lowered.find(b"\r\nconnection:", end) >= 0:
             return False
     return True
-
-
-def get_header(headers: Headers, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def set_header(headers: Headers, name: bytes, value: bytes) -> None:

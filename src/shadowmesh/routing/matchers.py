@@ -212,11 +212,3 @@ def compile_match(m: HTTPMatchLike) -> MatchBlock:
     if m.uri is None or _is_empty(m.uri):
         prefix = "/"
     return MatchBlock(name=m.name, predicates=tuple(preds), uri_prefix=prefix)
-
-
-def matches_any(blocks: tuple[MatchBlock, ...], req: RequestView) -> MatchBlock | None:
-    """First block that matches (OR across blocks); `None` if none does."""
-    for block in blocks:
-        if block(req):
-            return block
-    return None

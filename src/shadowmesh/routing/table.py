@@ -215,10 +215,6 @@ class Route:
         total = self.cumulative_weights[-1]
         return dests[bisect_right(self.cumulative_weights, random.randrange(total))]
 
-    @property
-    def full_name(self) -> str | None:
-        return self.name
-
 
 @dataclass(frozen=True, slots=True)
 class VirtualHost:

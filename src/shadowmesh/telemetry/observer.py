@@ -32,8 +32,11 @@ from shadowmesh.telemetry.snapshot import (
 
 GaugeSource = Callable[[], Iterable[Gauge]]
 
-FLUSH_INTERVAL_S = 0.1
-BATCH_SIZE = 512
+# Formatting a batch runs on the event loop and delays whatever is due meanwhile: small,
+# frequent batches keep each pause under half a millisecond (a 512-line batch showed up as
+# 1-5 ms in the primary's p99), for the same total cost.
+FLUSH_INTERVAL_S = 0.01
+BATCH_SIZE = 64
 GRAPH_BUCKET_S = 5.0
 GRAPH_WINDOW_S = 15 * 60.0
 
