@@ -459,6 +459,18 @@ def _port_level(policy: Any, port: int) -> Any:
     return policy
 
 
+# connectionPool (section, field) -> ClusterPolicy attribute
+_POOL_FIELDS = (
+    ("tcp", "max_connections", "max_connections"),
+    ("tcp", "connect_timeout", "connect_timeout"),
+    ("tcp", "max_connection_duration", "max_connection_duration"),
+    ("http", "http1_max_pending_requests", "max_pending_requests"),
+    ("http", "max_requests_per_connection", "max_requests_per_connection"),
+    ("http", "max_retries", "max_retries"),
+    ("http", "idle_timeout", "idle_timeout"),
+)
+
+
 def _cluster_policy(tp: Any) -> ClusterPolicy:
     if tp is None:
         return ClusterPolicy()
@@ -479,23 +491,11 @@ def _cluster_policy(tp: Any) -> ClusterPolicy:
             )
     pool = tp.connection_pool
     if pool is not None:
-        tcp, http = pool.tcp, pool.http
-        if tcp is not None:
-            if tcp.max_connections:
-                kwargs["max_connections"] = tcp.max_connections
-            if tcp.connect_timeout:
-                kwargs["connect_timeout"] = tcp.connect_timeout
-            if tcp.max_connection_duration:
-                kwargs["max_connection_duration"] = tcp.max_connection_duration
-        if http is not None:
-            if http.http1_max_pending_requests:
-                kwargs["max_pending_requests"] = http.http1_max_pending_requests
-            if http.max_requests_per_connection:
-                kwargs["max_requests_per_connection"] = http.max_requests_per_connection
-            if http.max_retries:
-                kwargs["max_retries"] = http.max_retries
-            if http.idle_timeout:
-                kwargs["idle_timeout"] = http.idle_timeout
+        for section, field_name, key in _POOL_FIELDS:
+            part = getattr(pool, section)
+            value = getattr(part, field_name) if part is not None else None
+            if value:  # 0 / unset keeps Envoy's default
+                kwargs[key] = value
     od = tp.outlier_detection
     if od is not None:
         kwargs["outlier"] = OutlierPolicy(
