@@ -14,6 +14,7 @@ import sys
 from bench.processes import Child, Supervisor
 from bench.tools import pin_tree
 from bench.waiting import wait_for_lines, wait_for_port
+from shadowmesh.demo.manifests import tutorial_yaml
 
 SERVICE_HOST = "httpbin:8000"
 LISTENING = re.compile(r"shadowmesh: listening on http://127\.0\.0\.1:(\d+)")
@@ -21,45 +22,8 @@ ADMIN = re.compile(r"shadowmesh: admin on http://127\.0\.0\.1:(\d+)")
 
 
 def mesh_yaml(primary_port: int, shadow_port: int, mirror: bool) -> str:
-    route = "  - route: [{destination: {host: httpbin, subset: v1}}]\n"
-    if mirror:
-        route += (
-            "    mirror: {host: httpbin, subset: v2}\n"
-            "    mirrorPercentage: {value: 100.0}\n"
-        )
-    return f"""apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: httpbin}}
-spec:
-  hosts: [httpbin]
-  ports: [{{number: 8000, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  workloadSelector: {{labels: {{app: httpbin}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: httpbin-v1}}
-spec: {{address: 127.0.0.1, ports: {{http: {primary_port}}}, labels: {{app: httpbin, version: v1}}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: httpbin-v2}}
-spec: {{address: 127.0.0.1, ports: {{http: {shadow_port}}}, labels: {{app: httpbin, version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: httpbin}}
-spec:
-  host: httpbin
-  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: httpbin}}
-spec:
-  hosts: [httpbin]
-  http:
-{route}"""
+    """The Istio mirroring task's resources: httpbin v1 (primary) and v2 (shadow)."""
+    return tutorial_yaml({"v1": primary_port, "v2": shadow_port}, mirror)
 
 
 def run_available(timeout_s: float = 30.0) -> str | None:

@@ -126,6 +126,13 @@ def services_yaml(ports: dict[str, int]) -> str:
     return _SERVICE_ENTRY + entries
 
 
+def tutorial_yaml(ports: dict[str, int], mirror: bool) -> str:
+    """The whole task as one multi-document text: services, subsets, and the step-1 route
+    (or, with `mirror`, the step-2 route). Benchmarks and tests start shadowmesh on this."""
+    route = ROUTE_MIRROR_YAML if mirror else ROUTE_V1_YAML
+    return "---\n".join((services_yaml(ports), DESTINATION_RULE_YAML, route))
+
+
 @dataclass(frozen=True, slots=True)
 class Manifests:
     """The four files, written in `workdir`."""
