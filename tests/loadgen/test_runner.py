@@ -52,7 +52,8 @@ def test_exact_count_paced(backend: Backend) -> None:
     srv = backend("v1")
     result = load(srv, qps=100, count=25, connections=4)
     assert result.count == 25 and srv.count() == 25
-    assert result.actual_duration >= 0.25  # the schedule's span: 25 calls at 100 qps
+    # the schedule's span: 25 calls at 100 qps start 0.24 s apart, first to last
+    assert result.actual_duration >= 0.24
 
 
 def test_keep_alive_uses_one_socket_per_connection(backend: Backend) -> None:

@@ -31,7 +31,7 @@ def shadow_authority(authority: str) -> str:
     return authority + SHADOW_SUFFIX
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # __init__ written out: compiled, it is a C call
 class ShadowCopy:
     cluster: ClusterSpec
     method: bytes
@@ -43,8 +43,25 @@ class ShadowCopy:
     route_timeout: float | None
     route_name: str | None
     downstream_remote: str
-    user_agent: str | None = None
-    x_forwarded_for: str | None = None
+    user_agent: str | None
+    x_forwarded_for: str | None
+
+    def __init__(self, cluster: ClusterSpec, method: bytes, target: bytes, headers: Headers,
+                 authority: str, request_id: str, settings: ShadowSettings,
+                 route_timeout: float | None, route_name: str | None, downstream_remote: str,
+                 user_agent: str | None = None, x_forwarded_for: str | None = None) -> None:
+        self.cluster = cluster
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.authority = authority
+        self.request_id = request_id
+        self.settings = settings
+        self.route_timeout = route_timeout
+        self.route_name = route_name
+        self.downstream_remote = downstream_remote
+        self.user_agent = user_agent
+        self.x_forwarded_for = x_forwarded_for
 
 
 def build_copy(
@@ -66,16 +83,25 @@ def build_copy(
     elif settings.host_suffix:
         authority = shadow_authority(authority)
     correlation = settings.correlation_header.encode("latin-1")
-    drop = _ALWAYS_REPLACED | {correlation}
+    replaced: frozenset[bytes] | None = None
     if settings.remove_headers or settings.set_headers:
-        drop = drop | {n.encode("latin-1") for n in settings.remove_headers}
-        drop |= {n.encode("latin-1") for n, _ in settings.set_headers}
+        replaced = frozenset(
+            [n.encode("latin-1") for n in settings.remove_headers]
+            + [n.encode("latin-1") for n, _ in settings.set_headers]
+        )
     # One pass: framing is redone for the copy, Host and the correlation id are replaced.
-    headers = [(name, value) for name, value in upstream_headers if name.lower() not in drop]
+    # (No per-copy set building: this runs once per mirrored request.)
+    headers: Headers = []
+    for name, value in upstream_headers:
+        lower = name.lower()
+        if lower in _ALWAYS_REPLACED or lower == correlation or (
+                replaced is not None and lower in replaced):
+            continue
+        headers.append((name, value))
     headers.append((b"host", authority.encode("latin-1")))
     headers.append((correlation, request_id.encode("latin-1")))
-    for name, value in settings.set_headers:
-        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    for set_name, set_value in settings.set_headers:
+        headers.append((set_name.encode("latin-1"), set_value.encode("latin-1")))
     return ShadowCopy(
         cluster=cluster,
         method=method,

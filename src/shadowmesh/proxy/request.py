@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from random import getrandbits
+from typing import Any
 
 import httptools
 
@@ -19,16 +20,39 @@ class BadRequest(Exception):
         self.detail = detail
 
 
+class RequestIds:
+    """Version-4-shaped UUIDs for `x-request-id`: 80 random bits drawn once per process,
+    then a 48-bit counter that starts at a random value. Request ids are correlation ids,
+    not secrets (as in Envoy); this keeps them unique without a 128-bit random draw and
+    its formatting per request."""
+
+    __slots__ = ("_next", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = ""
+        self._next = 0
+        self.reseed()
+
+    def reseed(self) -> None:
+        r = int.from_bytes(os.urandom(16), "big")
+        # xxxxxxxx-xxxx-4xxx-yxxx-: version 4, variant 10xx (RFC 9562)
+        self._prefix = (f"{r >> 96:08x}-{(r >> 80) & 0xFFFF:04x}-4{(r >> 68) & 0xFFF:03x}-"
+                        f"{0x8000 | ((r >> 54) & 0x3FFF):04x}-")
+        self._next = r & 0xFFFF_FFFF_FFFF
+
+    def new(self) -> str:
+        n = self._next
+        self._next = (n + 1) & 0xFFFF_FFFF_FFFF
+        return f"{self._prefix}{n:012x}"
+
+
+_ids = RequestIds()
+# A forked child must not repeat its parent's ids.
+os.register_at_fork(after_in_child=_ids.reseed)
+
+
 def new_request_id() -> str:
-    # A version-4 UUID from the PRNG: no urandom syscall per request (request ids are
-    # correlation ids, not secrets, as in Envoy).
-    n = (getrandbits(128) & _UUID_CLEAR) | _UUID_SET
-    x = f"{n:032x}"
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
-_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
-_UUID_SET = (0x4 << 76) | (0x2 << 62)
+    return _ids.new()
 
 
 def split_authority(authority: str) -> tuple[str, int | None]:
@@ -104,7 +128,9 @@ class Request:
             # absolute-form (a client using us as its HTTP proxy): the URL's authority wins
             # over Host (RFC 9112 3.2.2).
             try:
-                parsed = httptools.parse_url(url)
+                # Any: httptools types the URL's parts as bytes, but absent ones are None,
+                # and the compiled module would enforce the declared type.
+                parsed: Any = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError as exc:
                 raise BadRequest(400, "invalid request target") from exc
             if parsed.host is None:
@@ -114,20 +140,19 @@ class Request:
                 host = f"[{host}]"
             authority = f"{host}:{parsed.port}" if parsed.port else host
             path: bytes = parsed.path or b"/"
-            query: bytes | None = parsed.query
-            self.target = path + (b"?" + query if query else b"")
+            raw_query: bytes = parsed.query or b""
+            self.target = path + (b"?" + raw_query if raw_query else b"")
             hmap["host"] = authority
         else:
             authority = hmap.get("host", "")
             self.target = url
-            path, sep, query_b = url.partition(b"?")
-            query = query_b if sep else None
+            path, _, raw_query = url.partition(b"?")
         if not authority:
             raise BadRequest(400, "missing host header")
         self.authority = authority
         self.host, self.port = split_authority(authority)
         self.path = path.decode("latin-1")
-        self.query = query.decode("latin-1") if query else ""
+        self.query = raw_query.decode("latin-1")
         te = hmap.get("transfer-encoding")
         self.chunked = te is not None and "chunked" in te.lower()
         cl = hmap.get("content-length")

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shadowmesh import native
 from shadowmesh.config import Resource
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.mirror.dispatcher import MirrorLimits
@@ -177,6 +178,7 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     await listeners.sync_gateways(control.table)
     announce(f"listening on http://{_url_host(opts.listen_host)}:{port}")
     announce(f"admin on {admin.url}")
+    announce(f"request path: {native.describe()}")
     control.set_ready()
     settle_heap()
     background = [

@@ -67,18 +67,33 @@ def compile_string_match(sm: StringMatchLike, *, ignore_case: bool = False) -> S
     return lambda value: True
 
 
-@dataclass(slots=True)
 class RequestView:
-    """What matching needs from a request; built once per request by the data plane."""
+    """What matching needs from a request; built once per request by the data plane.
 
-    method: str
-    path: str  # without the query string
-    query: str  # raw query string, without "?"
-    scheme: str
-    authority: str  # the Host header as sent, with the port
-    port: int  # the service port the request addressed
-    headers: Mapping[str, str]  # lower-case names, repeated values joined with ","
-    _query_params: dict[str, str] | None = None
+    A plain class rather than a dataclass: compiled, its constructor is a C call, where a
+    dataclass's generated `__init__` would stay interpreted."""
+
+    __slots__ = ("_query_params", "authority", "headers", "method", "path", "port", "query",
+                 "scheme")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,  # without the query string
+        query: str,  # raw query string, without "?"
+        scheme: str,
+        authority: str,  # the Host header as sent, with the port
+        port: int,  # the service port the request addressed
+        headers: Mapping[str, str],  # lower-case names, repeated values joined with ","
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.scheme = scheme
+        self.authority = authority
+        self.port = port
+        self.headers = headers
+        self._query_params: dict[str, str] | None = None
 
     def query_param(self, name: str) -> str | None:
         params = self._query_params

@@ -1,0 +1,77 @@
+"""The request path's native build: which modules it covers and whether it is in use.
+
+`setup.py` compiles `REQUEST_PATH_MODULES` with mypyc when asked to (`make build`); the
+same sources run interpreted otherwise. A compiled module is a `.so` next to its `.py`, and
+Python prefers it, so a `.so` older than its source would silently run old code:
+`stale_modules` finds those (the test suite refuses to start on them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+# listen -> route -> forward | mirror -> observe: everything a request touches.
+REQUEST_PATH_MODULES = (
+    "shadowmesh.proxy.downstream",
+    "shadowmesh.proxy.request",
+    "shadowmesh.proxy.exchange",
+    "shadowmesh.proxy.http11",
+    "shadowmesh.proxy.local_reply",
+    "shadowmesh.proxy.rewrite",
+    "shadowmesh.proxy.cors",
+    "shadowmesh.proxy.upstream",
+    "shadowmesh.proxy.clusters",
+    "shadowmesh.routing.table",
+    "shadowmesh.routing.matchers",
+    "shadowmesh.routing.hosts",
+    "shadowmesh.routing.balancer",
+    "shadowmesh.routing.outlier",
+    "shadowmesh.mirror.dispatcher",
+    "shadowmesh.mirror.shadow_request",
+    "shadowmesh.mirror.sampling",
+    "shadowmesh.mirror.breaker",
+    "shadowmesh.telemetry.record",
+    "shadowmesh.telemetry.observer",
+)
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def source_path(module: str) -> Path:
+    return _PACKAGE_DIR.joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def _origin(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    return Path(spec.origin) if spec is not None and spec.origin else None
+
+
+def compiled_modules() -> list[str]:
+    """The request-path modules that import as native extensions here."""
+    return [m for m in REQUEST_PATH_MODULES
+            if (origin := _origin(m)) is not None and origin.suffix != ".py"]
+
+
+def stale_modules() -> list[str]:
+    """Compiled modules whose source changed after they were built."""
+    # mypyc puts the code of all modules in one shared library beside the package and a
+    # small stub per module, which a rebuild leaves alone when it did not change: the build
+    # time is the newest of the two.
+    shared = [p.stat().st_mtime for p in _PACKAGE_DIR.parent.glob("*__mypyc*")]
+    stale = []
+    for module in compiled_modules():
+        origin, source = _origin(module), source_path(module)
+        if origin is None or not source.exists():
+            continue
+        built = max([origin.stat().st_mtime, *shared])
+        if source.stat().st_mtime > built:
+            stale.append(module)
+    return stale
+
+
+def describe() -> str:
+    n = len(compiled_modules())
+    if n == 0:
+        return "interpreted"
+    return f"compiled ({n} of {len(REQUEST_PATH_MODULES)} request-path modules)"
