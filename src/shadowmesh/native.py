@@ -27,6 +27,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.routing.hosts",
     "shadowmesh.routing.balancer",
     "shadowmesh.routing.outlier",
+    "shadowmesh.routing.rand",
     "shadowmesh.mirror.dispatcher",
     "shadowmesh.mirror.shadow_request",
     "shadowmesh.mirror.sampling",

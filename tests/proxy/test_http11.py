@@ -7,6 +7,7 @@ import pytest
 from shadowmesh.proxy.http11 import (
     forwardable_request_headers,
     forwardable_response_headers,
+    head_fields,
     passthrough_head,
 )
 
@@ -50,3 +51,27 @@ def test_response_headers_report_framing() -> None:
     _, length, chunked = forwardable_response_headers(
         [(b"Transfer-Encoding", b"chunked")], keep_upgrade=False)
     assert length is None and chunked
+
+
+@pytest.mark.parametrize(
+    ("head", "fields"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A:  b \r\n\r\n",
+         [(b"Content-Length", b"2"), (b"X-A", b"b")]),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", []),
+        # bare LF line ends, as some servers send
+        (b"HTTP/1.1 200 OK\nServer: x\nContent-Length: 0\n\n",
+         [(b"Server", b"x"), (b"Content-Length", b"0")]),
+        # obsolete line folding is joined with a space
+        (b"HTTP/1.1 200 OK\r\nX-Long: one\r\n\ttwo\r\nX-B: c\r\n\r\n",
+         [(b"X-Long", b"one two"), (b"X-B", b"c")]),
+        # an empty value and a value holding colons
+        (b"HTTP/1.1 200 OK\r\nX-Empty:\r\nLocation: http://h:80/p\r\n\r\n",
+         [(b"X-Empty", b""), (b"Location", b"http://h:80/p")]),
+        # repeated fields stay separate, in order
+        (b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+         [(b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")]),
+    ],
+)
+def test_head_fields(head: bytes, fields: list[tuple[bytes, bytes]]) -> None:
+    assert head_fields(head) == fields

@@ -20,7 +20,7 @@ from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
 from shadowmesh.proxy.clusters import ClusterManager
-from shadowmesh.proxy.http11 import Headers, request_head
+from shadowmesh.proxy.http11 import Headers, head_fields, request_head
 from shadowmesh.proxy.upstream import UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import Route
@@ -269,10 +269,11 @@ class ShadowExchange:
     def on_overflow(self) -> None:
         self._end(0, "UO", ok=True)  # our own pool limit, not the shadow's fault
 
-    def on_response_head(self, status: int, headers: Headers, keep_alive: bool,
+    def on_response_head(self, status: int, raw_head: bytes, keep_alive: bool,
                          upgrade: bool) -> None:
         self.status = status
-        self.response_headers = headers
+        if self.dispatcher.capture is not None:
+            self.response_headers = head_fields(raw_head)
 
     def on_response_body(self, data: bytes) -> None:
         self.bytes_sent += len(data)

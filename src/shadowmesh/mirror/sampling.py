@@ -10,11 +10,11 @@ always or never mirrored (consistent sampling).
 
 from __future__ import annotations
 
-import random
 import zlib
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 
+from shadowmesh.routing.rand import randbelow
 from shadowmesh.routing.table import ShadowSettings
 
 if TYPE_CHECKING:
@@ -51,5 +51,5 @@ def sample_point(settings: ShadowSettings, req: Request) -> int:
     """A number in [0, 1e6); a mirror with `ppm` parts per million fires when it is < ppm."""
     key = _key(settings, req)
     if key is None:
-        return random.randrange(MILLION)
+        return randbelow(MILLION)
     return zlib.crc32(key.encode("utf-8", "surrogateescape")) % MILLION

@@ -23,6 +23,7 @@ from shadowmesh.proxy.rewrite import hash_key_for, redirect_location, rewrite_pa
 from shadowmesh.proxy.upstream import UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.matchers import MatchBlock, RequestView
+from shadowmesh.routing.rand import randbelow
 from shadowmesh.routing.table import Route, RouteDestination
 from shadowmesh.telemetry.record import RequestRecord
 
@@ -118,7 +119,7 @@ class Exchange:
         self._down_mode = _LENGTH
         self._shadows: list[ShadowCopy] | None = None
         self._capture: list[bytes] | None = None  # primary body kept for comparison
-        self._capture_head: tuple[int, Headers] | None = None
+        self._capture_head: tuple[int, bytes] | None = None
         self._tunnel = False
         self._upstream_time: float | None = None
         self._upstream_local: str | None = None
@@ -177,13 +178,13 @@ class Exchange:
         if fault is not None:
             delay = (
                 fault.delay
-                if fault.delay and fault.delay_ppm and random.randrange(1_000_000) < fault.delay_ppm
+                if fault.delay and fault.delay_ppm and randbelow(1_000_000) < fault.delay_ppm
                 else None
             )
             abort = (
                 fault.abort_status
                 if fault.abort_status and fault.abort_ppm
-                and random.randrange(1_000_000) < fault.abort_ppm
+                and randbelow(1_000_000) < fault.abort_ppm
                 else None
             )
             if delay:
@@ -440,7 +441,7 @@ class Exchange:
         else:
             self.down.pause_reading()
 
-    def on_response_head(self, status: int, headers: Headers, keep_alive: bool,
+    def on_response_head(self, status: int, raw_head: bytes, keep_alive: bool,
                          upgrade: bool) -> None:
         if self._finished:
             return
@@ -469,18 +470,15 @@ class Exchange:
         self.status = status
         self.details = "via_upstream"
         if self._capture is not None:
-            self._capture_head = (status, headers)
-        self._send_response_head(status, headers, upgrade)
+            self._capture_head = (status, raw_head)
+        self._send_response_head(status, raw_head, upgrade)
 
-    def _send_response_head(self, status: int, upstream_headers: Headers, upgrade: bool) -> None:
+    def _send_response_head(self, status: int, raw_head: bytes, upgrade: bool) -> None:
         req = self.req
         route, dest = self._route, self._dest
         assert route is not None and dest is not None
-        conn = self._conn
         if (
-            conn is not None
-            and conn.raw_head is not None
-            and not upgrade
+            not upgrade
             and route.cors is None
             and route.response_headers.empty
             and dest.response_headers.empty
@@ -488,15 +486,15 @@ class Exchange:
             and req.version == "1.1"
             and req.method != b"HEAD"
             and not self.down.draining
-            and http11.passthrough_head(conn.raw_head)
+            and http11.passthrough_head(raw_head)
         ):
             # Nothing to change in this head: send the upstream's bytes as they came.
             self._down_mode = _LENGTH
-            self.down.write(conn.raw_head[:-2] + b"x-envoy-upstream-service-time: %d\r\n\r\n"
+            self.down.write(raw_head[:-2] + b"x-envoy-upstream-service-time: %d\r\n\r\n"
                             % int(self._upstream_time or 0))
             return
         headers, content_length, upstream_chunked = http11.forwardable_response_headers(
-            upstream_headers, upgrade
+            http11.head_fields(raw_head), upgrade
         )
         for ops in (route.response_headers, dest.response_headers):
             if not ops.empty:
@@ -555,9 +553,10 @@ class Exchange:
         if self._capture is not None and self._capture_head is not None:
             hook = self.dp.mirror.capture
             if hook is not None:
-                status, headers = self._capture_head
+                status, raw_head = self._capture_head
                 body = b"".join(self._capture)[:CAPTURE_LIMIT]
-                hook.primary_response(self.req.request_id, status, headers, body,
+                hook.primary_response(self.req.request_id, status,
+                                      http11.head_fields(raw_head), body,
                                       (time.monotonic() - self.req.start) * 1000)
         reusable = self._request_done and not self._tunnel
         # If the server answered before reading the whole request, the connection

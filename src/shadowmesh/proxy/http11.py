@@ -98,6 +98,27 @@ def forwardable_response_headers(
     return out, content_length, chunked
 
 
+def head_fields(raw_head: bytes) -> Headers:
+    """The fields of a message head (status or request line first), as the parser saw them.
+
+    Upstream responses are not split into fields while parsing (a Python callback per field
+    costs more than the rest of a pass-through); this does it when a rule or the capture
+    hook needs them. Obsolete line folding is joined with a space (RFC 9112 5.2)."""
+    out: Headers = []
+    lines = raw_head.split(b"\n")
+    for line in lines[1:]:
+        line = line.rstrip(b"\r")
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t") and out:
+            name, value = out[-1]
+            out[-1] = (name, value + b" " + line.strip())
+            continue
+        name, _, value = line.partition(b":")
+        out.append((name, value.strip(b" \t")))
+    return out
+
+
 # Fields that mean a response head must be rewritten before it goes downstream.
 _NOT_PASSABLE = (
     b"\r\ntransfer-encoding:", b"\r\nkeep-alive:", b"\r\nupgrade:", b"\r\nte:",

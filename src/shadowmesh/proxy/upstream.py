@@ -17,7 +17,6 @@ from typing import Protocol, cast
 
 import httptools
 
-from shadowmesh.proxy.http11 import Headers
 from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
@@ -36,7 +35,7 @@ class UpstreamClient(Protocol):
     def on_connect_failed(self, reason: str) -> None: ...
     def on_overflow(self) -> None: ...
     def on_response_head(
-        self, status: int, headers: Headers, keep_alive: bool, upgrade: bool
+        self, status: int, raw_head: bytes, keep_alive: bool, upgrade: bool
     ) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
     def on_response_end(self) -> None: ...
@@ -49,9 +48,9 @@ class UpstreamClient(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_body_forbidden",
-        "_chunk",
         "_counted_out",
-        "_headers",
+        "_head_parts",
+        "_head_start",
         "_parser",
         "_reason",
         "_state",
@@ -77,7 +76,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.local_address: str | None = None
         self.client: UpstreamClient | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._headers: Headers = []
+        # Reads since the current response began, until its head is complete: the head is
+        # cut out of them as received (see on_headers_complete).
+        self._head_parts: list[bytes] = []
+        self._head_start = 0
         self._body_forbidden = False
         self.requests = 0
         self.created = time.monotonic()
@@ -89,8 +91,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = _IDLE
         self._counted_out = False
         self.keep_alive = True
-        self.raw_head: bytes | None = None  # the response head as received, when in one read
-        self._chunk: bytes | None = None
+        self.raw_head = b""  # the current response's head, byte for byte as received
 
     # -- used by clients ------------------------------------------------------------------
     def start(self, client: UpstreamClient, head_only_response: bool) -> None:
@@ -139,9 +140,12 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         client.cork()
-        # A read that starts a response may hold its whole head: keep it so the head can be
-        # passed through unchanged when no rule needs to touch it.
-        self._chunk = data if self._state == _IDLE else None
+        state = self._state
+        if state == _IDLE:
+            self._head_parts = [data]
+            self._head_start = 0
+        elif state in (_IN_HEAD, _INTERIM):
+            self._head_parts.append(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -192,26 +196,33 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._headers = []
         self._state = _IN_HEAD
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+    # No on_header: fields are not split out while parsing (see http11.head_fields).
+
+    def _take_head(self) -> bytes:
+        """Cut the head that just completed out of the reads since the response began."""
+        parts = self._head_parts
+        buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        start = self._head_start
+        end = buf.find(b"\r\n\r\n", start)
+        stop = end + 4
+        if end < 0:  # bare-LF line ends
+            end = buf.find(b"\n\n", start)
+            stop = end + 2 if end >= 0 else len(buf)
+        self._head_parts = [buf]
+        self._head_start = stop  # an interim head may be followed by the final one
+        return buf[start:stop]
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         status = parser.get_status_code()
+        head = self._take_head()
         if 100 <= status < 200 and status != 101:
             self._state = _INTERIM  # e.g. 100 Continue: not forwarded
-            self._chunk = None  # the read started with this interim head, not the final one
             return
-        chunk = self._chunk
-        self._chunk = None
-        self.raw_head = None
-        if chunk is not None:
-            end = chunk.find(b"\r\n\r\n")
-            if end >= 0:
-                self.raw_head = chunk[: end + 4]
+        self._head_parts = []
+        self.raw_head = head
         if status == 101:
             self._state = _UPGRADED  # the tunnel ends with the connection, not the message
         else:
@@ -220,7 +231,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = keep_alive = parser.should_keep_alive()
         client = self.client
         if client is not None:
-            client.on_response_head(status, self._headers, keep_alive, parser.should_upgrade())
+            client.on_response_head(status, head, keep_alive, parser.should_upgrade())
 
     def on_body(self, body: bytes) -> None:
         if self._state == _IN_BODY and self.client is not None:

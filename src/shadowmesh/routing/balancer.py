@@ -8,7 +8,6 @@ LEAST_REQUEST, which Envoy implements as "power of two choices" when hosts have 
 from __future__ import annotations
 
 import hashlib
-import random
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from itertools import count
 from typing import Protocol
 
 from shadowmesh.routing.hosts import HostState
+from shadowmesh.routing.rand import randbelow
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class RoundRobin:
 
 class RandomPick:
     def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
-        return hosts[random.randrange(len(hosts))]
+        return hosts[randbelow(len(hosts))]
 
 
 class LeastRequest:
@@ -53,8 +53,8 @@ class LeastRequest:
         n = len(hosts)
         if n == 1:
             return hosts[0]
-        a = random.randrange(n)
-        b = random.randrange(n - 1)
+        a = randbelow(n)
+        b = randbelow(n - 1)
         if b >= a:
             b += 1
         first, second = hosts[a], hosts[b]
@@ -91,7 +91,7 @@ class RingHash:
 
     def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
         if hash_key is None:
-            return hosts[random.randrange(len(hosts))]
+            return hosts[randbelow(len(hosts))]
         if tuple(id(h) for h in hosts) != self._ring_for:
             self._build(hosts)
         index = bisect_left(self._points, _hash64(hash_key))

@@ -7,7 +7,6 @@ started with.
 
 from __future__ import annotations
 
-import random
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from shadowmesh.routing.balancer import HashKeySpec
 from shadowmesh.routing.hosts import EndpointSpec
 from shadowmesh.routing.matchers import MatchBlock, RequestView, StrPredicate
 from shadowmesh.routing.outlier import OutlierPolicy
+from shadowmesh.routing.rand import randbelow
 
 UNLIMITED = 2**32 - 1
 MESH = "mesh"  # the listener context of VirtualServices not bound to a Gateway
@@ -213,7 +213,7 @@ class Route:
         if len(dests) == 1:
             return dests[0]
         total = self.cumulative_weights[-1]
-        return dests[bisect_right(self.cumulative_weights, random.randrange(total))]
+        return dests[bisect_right(self.cumulative_weights, randbelow(total))]
 
 
 @dataclass(frozen=True, slots=True)
