@@ -37,6 +37,7 @@ class Scenario:
     shadow: Shadow
     title: str
     workers: int = 1
+    args: tuple[str, ...] = ()  # extra `shadowmesh run` options
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -45,6 +46,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nginx-mirror", "nginx", "fast", "nginx, mirror to a fast shadow"),
     Scenario("shadowmesh", "shadowmesh", "none", "shadowmesh, no mirror"),
     Scenario("shadowmesh-mirror", "shadowmesh", "fast", "shadowmesh, 100% mirror"),
+    Scenario("shadowmesh-mirror-pipelined", "shadowmesh", "fast",
+             "shadowmesh, 100% mirror, copies pipelined", args=("--shadow-pipelining",)),
     Scenario("nginx-slow-shadow", "nginx", "slow", "nginx, mirror to a 200 ms shadow"),
     Scenario("shadowmesh-slow-shadow", "shadowmesh", "slow",
              "shadowmesh, 100% mirror to a 200 ms shadow"),
@@ -171,7 +174,8 @@ class Session:
             mirror=scenario.shadow != "none",
         )
         return shadowmesh_server.start_shadowmesh(
-            self.supervisor, scenario.name, yaml_text, scenario.workers, self.pinning.proxy_cpus
+            self.supervisor, scenario.name, yaml_text, scenario.workers, self.pinning.proxy_cpus,
+            extra_args=scenario.args,
         )
 
     def measure(self, scenario: Scenario) -> Measurement:

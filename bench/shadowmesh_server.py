@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 
 from bench.processes import Child, Supervisor
 from bench.tools import pin_tree
@@ -51,6 +52,7 @@ def start_shadowmesh(
     workers: int,
     cpus: frozenset[int] | None,
     timeout_s: float = 45.0,
+    extra_args: Sequence[str] = (),
 ) -> tuple[Child, int]:
     """Start `shadowmesh run` on free loopback ports; returns the child and its listen port."""
     config = supervisor.workdir / f"{name}.yaml"
@@ -64,6 +66,7 @@ def start_shadowmesh(
     ]
     if workers != 1:
         argv += ["--workers", str(workers)]
+    argv += extra_args
     child = supervisor.start(name, argv, cpus=cpus)
     matches = wait_for_lines(child.log, [LISTENING, ADMIN], timeout_s, alive=child.alive)
     if matches is None:

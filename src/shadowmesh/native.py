@@ -29,6 +29,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.routing.outlier",
     "shadowmesh.routing.rand",
     "shadowmesh.mirror.dispatcher",
+    "shadowmesh.mirror.pipeline",
     "shadowmesh.mirror.shadow_request",
     "shadowmesh.mirror.sampling",
     "shadowmesh.mirror.breaker",

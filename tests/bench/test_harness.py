@@ -145,6 +145,8 @@ def test_target_met(target: ratios.Target, value: float, met: bool) -> None:
          "shadowmesh dead shadow / no mirror", "p99_ms", 1.3, "not met"),
         ({"shadowmesh-mirror": m(3000), "nginx-mirror": m(1000)},
          "shadowmesh / nginx, 100% mirror", "rps", 3.0, "met"),
+        ({"shadowmesh-mirror-pipelined": m(1900), "nginx-mirror": m(1000)},
+         "shadowmesh pipelined / nginx, 100% mirror", "rps", 1.9, "not met"),
         ({"shadowmesh-workers2": m(1500), "shadowmesh": m(1000)},
          "shadowmesh workers 2 / 1", "rps", 1.5, "-"),
     ],

@@ -23,6 +23,7 @@ KNOWN_ANNOTATIONS: Final[dict[str, str]] = {
     PREFIX + "mirror-timeout": "Go duration capping the copy's timeout",
     PREFIX + "mirror-body-limit": "bytes; larger bodies are not mirrored",
     PREFIX + "correlation-header": "header carrying the primary's request id",
+    PREFIX + "shadow-pipelining": "true/false: pipeline copies on a few connections",
 }
 
 

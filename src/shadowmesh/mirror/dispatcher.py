@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
+from shadowmesh.mirror.pipeline import PipelinedConnection, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
 from shadowmesh.proxy.clusters import ClusterManager
 from shadowmesh.proxy.http11 import Headers, head_fields, request_head
@@ -52,6 +53,7 @@ class MirrorDispatcher:
     def __init__(self, tasks: TaskGroup, observer: Observer, limits: MirrorLimits,
                  source_workload: str) -> None:
         self.clusters = ClusterManager(tasks)
+        self.pipes = ShadowPipes(tasks)
         self.observer = observer
         self.limits = limits
         self.source_workload = source_workload
@@ -203,6 +205,7 @@ class ShadowExchange:
         "_conn",
         "_finished",
         "_host",
+        "_pipe",
         "body",
         "bytes_sent",
         "copy",
@@ -232,6 +235,7 @@ class ShadowExchange:
         self.duration_ms = 0.0
         self._conn: UpstreamConnection | None = None
         self._host: HostState | None = None
+        self._pipe: PipelinedConnection | None = None
         self.deadline = 0.0
         self._finished = False
         self._cluster = dispatcher.clusters.get(copy.cluster)
@@ -249,7 +253,22 @@ class ShadowExchange:
             return
         self._host = host
         host.active_requests += 1
+        pipes = self.dispatcher.pipes
+        if self.copy.settings.pipelining and pipes.accepts(host, self.copy.method):
+            self._pipe = pipes.send(self, host, self._cluster.spec.policy, self._request_bytes(),
+                                    self.dispatcher.capture is not None)
+            if self._pipe is not None:
+                return
+        # HEAD, a host that does not keep connections, or every pipeline full: one
+        # exchange per pooled connection, under the pool's own limits.
         self._cluster.pool.acquire(self, host)
+
+    def _request_bytes(self) -> bytes:
+        copy = self.copy
+        headers = list(copy.headers)
+        if self.body or copy.method in (b"POST", b"PUT", b"PATCH"):
+            headers.append((b"content-length", str(len(self.body)).encode()))
+        return request_head(copy.method, copy.target, headers) + self.body
 
     # -- UpstreamClient -----------------------------------------------------------------
     def on_connected(self, conn: UpstreamConnection) -> None:
@@ -258,10 +277,7 @@ class ShadowExchange:
             return
         self._conn = conn
         conn.start(self, self.copy.method == b"HEAD")
-        headers = list(self.copy.headers)
-        if self.body or self.copy.method in (b"POST", b"PUT", b"PATCH"):
-            headers.append((b"content-length", str(len(self.body)).encode()))
-        conn.write(request_head(self.copy.method, self.copy.target, headers) + self.body)
+        conn.write(self._request_bytes())
 
     def on_connect_failed(self, reason: str) -> None:
         self._end(0, "UF", ok=False)
@@ -272,8 +288,18 @@ class ShadowExchange:
     def on_response_head(self, status: int, raw_head: bytes, keep_alive: bool,
                          upgrade: bool) -> None:
         self.status = status
-        if self.dispatcher.capture is not None:
+        if self.dispatcher.capture is not None and raw_head:
             self.response_headers = head_fields(raw_head)
+
+    def resend_alone(self) -> None:
+        """The pipelined connection closed before this copy was processed: use the pool."""
+        self._pipe = None
+        if not self._finished and self._host is not None:
+            self._cluster.pool.acquire(self, self._host)
+
+    def on_response_fields(self, headers: Headers) -> None:
+        """A pipelined answer's fields (parsed as they came: there is no raw head)."""
+        self.response_headers = headers
 
     def on_response_body(self, data: bytes) -> None:
         self.bytes_sent += len(data)
@@ -312,8 +338,12 @@ class ShadowExchange:
             self._host.active_requests -= 1
             if status:
                 self._cluster.report(self._host, status)
-        conn = self._conn
-        if conn is not None:
+        conn, pipe = self._conn, self._pipe
+        if pipe is not None:
+            self._pipe = None
+            if not reusable:
+                pipe.abort()  # its answer may still come: nothing behind it can be read
+        elif conn is not None:
             self._conn = None
             self._cluster.pool.release(conn, reusable)
         elif self._host is not None:

@@ -13,6 +13,7 @@ shadowmesh-only settings never go into the Istio spec, so the same YAML stays va
 | `shadowmesh.io/mirror-timeout` | Go duration, caps the copy's timeout | `--mirror-timeout` |
 | `shadowmesh.io/mirror-body-limit` | bytes; larger bodies are not mirrored | flag |
 | `shadowmesh.io/correlation-header` | header carrying the primary's request id | `x-request-id` |
+| `shadowmesh.io/shadow-pipelining` | `true`/`false`: HTTP/1.1 pipelining of copies | flag |
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ShadowDefaults:
     host_suffix: bool = True
     body_limit: int = 1 << 20
     timeout: float | None = None
+    pipelining: bool = False
 
 
 def _bool(value: str) -> bool:
@@ -90,6 +92,8 @@ def _apply(settings: ShadowSettings, key: str, value: str) -> ShadowSettings:
         if not value.strip().isdigit():
             raise ValueError(f"expected a number of bytes, got {value!r}")
         return replace(settings, body_limit=int(value))
+    if name == "shadow-pipelining":
+        return replace(settings, pipelining=_bool(value))
     if name == "correlation-header":
         if not value.strip():
             raise ValueError("expected a header name")
@@ -101,7 +105,7 @@ def shadow_settings(annotations: Mapping[str, str], defaults: ShadowDefaults) ->
     """Settings for a VirtualService's routes. Invalid values were rejected by validation;
     here they are ignored so a table always compiles."""
     settings = ShadowSettings(host_suffix=defaults.host_suffix, body_limit=defaults.body_limit,
-                              timeout=defaults.timeout)
+                              timeout=defaults.timeout, pipelining=defaults.pipelining)
     for key, value in annotations.items():
         if key in KNOWN_ANNOTATIONS:
             try:

@@ -64,6 +64,8 @@ class DataPlane:
     def gauges(self) -> Iterable[tuple[str, dict[str, str], float]]:
         yield "shadowmesh_mirror_queue_depth", {}, float(self.mirror.queue_depth)
         yield "shadowmesh_mirror_inflight", {}, float(self.mirror.inflight)
+        yield ("shadowmesh_mirror_pipelined_connections", {},
+               float(self.mirror.pipes.connections))
         for cluster_name, state in self.mirror.breaker_states().items():
             for name in ("closed", "open", "half_open"):
                 yield ("shadowmesh_mirror_circuit_state",
@@ -94,6 +96,7 @@ class DataPlane:
                 conn.transport.abort()
         self.clusters.close_idle()
         self.mirror.clusters.close_idle()
+        self.mirror.pipes.close_idle()
         await self.tasks.close()
 
 

@@ -172,6 +172,10 @@ class ShadowSettings:
     timeout: float | None = None  # shadowmesh's own cap; the route timeout applies too
     body_limit: int = 1 << 20
     correlation_header: str = "x-request-id"
+    # HTTP/1.1 pipelining of copies (shadowmesh.mirror.pipeline). Off by default: a
+    # pipelined copy waits behind the ones before it, so its recorded duration includes
+    # that wait and one slow answer delays (or times out) the copies behind it.
+    pipelining: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,267 @@
+"""Shadow copies pipelined on a few keep-alive connections (HTTP/1.1 pipelining).
+
+A copy is fire-and-forget and its answer is thrown away, so nothing is gained by giving each
+copy a connection of its own, and a lot is lost: one send() and one recv() per copy, which
+on loopback cost about as much as the rest of the proxy's work for a request. Here copies
+queue on a connection and everything queued during one turn of the event loop leaves in one
+write; the shadow's answers come back in order and several arrive in one read.
+
+When pipelining is not safe, copies use the ordinary pool (one exchange per connection):
+HEAD copies (their answers carry no body, which the parser must be told per connection),
+and hosts that answered a pipelined copy with `Connection: close` (they handle one request
+per connection; pipelining them would only cost resends). A copy that times out closes its
+connection, and the copies behind it on that connection fail with it (`UC`): answers come
+in order, so none of them could be read past the one that never came.
+
+It is opt-in (`--shadow-pipelining`, annotation `shadowmesh.io/shadow-pipelining`) because
+of what it does to measurements: a copy's recorded duration includes its wait behind the
+copies before it, and one slow answer delays, or times out, the copies behind it. Servers
+answer pipelined requests in order as HTTP/1.1 requires (checked with nginx, and with
+gunicorn's threaded worker, which serves them; its sync worker closes after each answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Protocol, cast
+
+import httptools
+
+from shadowmesh.proxy.http11 import Headers
+from shadowmesh.proxy.tasks import TaskGroup
+from shadowmesh.routing.hosts import HostState
+from shadowmesh.routing.table import ClusterPolicy
+
+DEPTH = 32  # copies in flight on one connection
+SPREAD_AT = 8  # open another connection when the least busy one carries this many
+MAX_CONNECTIONS = 4  # per shadow host, or the DestinationRule's maxConnections if lower
+
+
+class PipelinedCopy(Protocol):
+    """What a copy on a pipelined connection answers to (`ShadowExchange`)."""
+
+    def on_connect_failed(self, reason: str) -> None: ...
+    def on_response_head(
+        self, status: int, raw_head: bytes, keep_alive: bool, upgrade: bool
+    ) -> None: ...
+    def on_response_fields(self, headers: Headers) -> None: ...
+    def on_response_body(self, data: bytes) -> None: ...
+    def on_response_end(self) -> None: ...
+    def on_upstream_lost(self, reason: str) -> None: ...
+    def resend_alone(self) -> None: ...
+
+
+class PipelinedConnection(asyncio.Protocol):
+    __slots__ = (
+        "_fields",
+        "_flush_pending",
+        "_interim",
+        "_keep_alive",
+        "_out",
+        "_parser",
+        "closed",
+        "host",
+        "inflight",
+        "last_used",
+        "pipes",
+        "sent",
+        "transport",
+        "usable",
+    )
+
+    def __init__(self, pipes: ShadowPipes, host: HostState) -> None:
+        self.pipes = pipes
+        self.host = host
+        self.transport: asyncio.Transport | None = None
+        self.inflight: deque[PipelinedCopy] = deque()
+        self._out: list[bytes] = []
+        self._flush_pending = False
+        self._fields: Headers = []
+        self._interim = False
+        self._keep_alive = True
+        self._parser = httptools.HttpResponseParser(self)
+        self.sent = 0
+        self.usable = True  # takes new copies
+        self.closed = False
+        self.last_used = time.monotonic()
+
+    # -- from ShadowPipes ---------------------------------------------------------------
+    def send(self, copy: PipelinedCopy, data: bytes) -> None:
+        self.inflight.append(copy)
+        self.sent += 1
+        self._out.append(data)
+        if self.transport is not None and not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        out = self._out
+        if out and self.transport is not None and not self.closed:
+            self._out = []
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def abort(self) -> None:
+        """A copy gave up (timeout): the answers behind it can no longer be read."""
+        self.usable = False
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self.usable = False
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.usable = False
+        self.pipes.forget(self)
+        lost, self.inflight = self.inflight, deque()
+        for copy in lost:
+            copy.on_upstream_lost("connection termination")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.abort()
+
+    # -- httptools callbacks ------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._fields = []
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        self._interim = 100 <= status < 200
+        if self._interim or not self.inflight:
+            return
+        self._keep_alive = keep_alive = parser.should_keep_alive()
+        if not keep_alive:
+            # One request per connection on this host: stop pipelining to it.
+            self.usable = False
+            self.pipes.no_pipelining.add(self.host)
+        copy = self.inflight[0]
+        copy.on_response_head(status, b"", keep_alive, False)
+        if self._fields:
+            copy.on_response_fields(self._fields)
+
+    def on_body(self, body: bytes) -> None:
+        if self.inflight and not self._interim:
+            self.inflight[0].on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        if self.inflight:
+            self.last_used = time.monotonic()
+            self.inflight.popleft().on_response_end()
+        if not self._keep_alive and self.inflight:
+            # The server closes after this answer and, having said so, must not have
+            # processed the requests behind it (RFC 9112 9.6): send them again, alone.
+            behind, self.inflight = self.inflight, deque()
+            for copy in behind:
+                copy.resend_alone()
+        if not self.usable and not self.inflight:
+            self.close()
+
+
+class CapturingConnection(PipelinedConnection):
+    """Used while answers are captured for comparison: the same, plus the header fields
+    (httptools calls `on_header` for every field when the method exists, so the plain
+    connection has none)."""
+
+    __slots__ = ()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields.append((name, value))
+
+
+class ShadowPipes:
+    """The pipelined connections of every shadow host."""
+
+    def __init__(self, tasks: TaskGroup) -> None:
+        self._tasks = tasks
+        self._conns: dict[HostState, list[PipelinedConnection]] = {}
+        self.no_pipelining: set[HostState] = set()
+
+    @property
+    def connections(self) -> int:
+        return sum(len(conns) for conns in self._conns.values())
+
+    def accepts(self, host: HostState, method: bytes) -> bool:
+        return method != b"HEAD" and host not in self.no_pipelining
+
+    def send(self, copy: PipelinedCopy, host: HostState, policy: ClusterPolicy,
+             data: bytes, capture: bool) -> PipelinedConnection | None:
+        """Queue `copy` on a connection to `host`; None when every allowed one is full."""
+        conns = self._conns.get(host)
+        if conns is None:
+            conns = self._conns[host] = []
+        best: PipelinedConnection | None = None
+        now = time.monotonic()
+        for conn in conns:
+            if not conn.usable:
+                continue
+            if not conn.inflight and now - conn.last_used > policy.idle_timeout:
+                conn.close()  # the server may be closing it too: do not race it
+                continue
+            if best is None or len(conn.inflight) < len(best.inflight):
+                best = conn
+        limit = min(policy.max_connections, MAX_CONNECTIONS)
+        if (best is None or len(best.inflight) >= SPREAD_AT) and len(conns) < limit:
+            best = self._open(host, conns, capture, policy.connect_timeout)
+        if best is None or len(best.inflight) >= DEPTH:
+            return None
+        best.send(copy, data)
+        limit_requests = policy.max_requests_per_connection
+        if limit_requests and best.sent >= limit_requests:
+            best.usable = False  # closes once its last answer is in
+        return best
+
+    def forget(self, conn: PipelinedConnection) -> None:
+        conns = self._conns.get(conn.host)
+        if conns is not None and conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self._conns[conn.host]
+
+    def close_idle(self) -> None:
+        for conns in list(self._conns.values()):
+            for conn in list(conns):
+                if not conn.inflight:
+                    conn.close()
+
+    def _open(self, host: HostState, conns: list[PipelinedConnection], capture: bool,
+              connect_timeout: float) -> PipelinedConnection:
+        conn = (CapturingConnection if capture else PipelinedConnection)(self, host)
+        conns.append(conn)
+        self._tasks.spawn(self._connect(conn, connect_timeout))
+        return conn
+
+    async def _connect(self, conn: PipelinedConnection, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        spec = conn.host.spec
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: conn, spec.address, spec.port), timeout)
+        except TimeoutError:
+            self._connect_failed(conn, "connect timeout")
+        except OSError as exc:
+            self._connect_failed(conn, f"delayed connect error: {exc.errno or exc}")
+
+    def _connect_failed(self, conn: PipelinedConnection, reason: str) -> None:
+        conn.closed = True
+        conn.usable = False
+        self.forget(conn)
+        waiting, conn.inflight = conn.inflight, deque()
+        for copy in waiting:
+            copy.on_connect_failed(reason)
