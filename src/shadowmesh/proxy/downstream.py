@@ -41,6 +41,7 @@ class DownstreamProtocol(asyncio.Protocol):
         "local_address",
         "local_port",
         "remote",
+        "remote_ip",
         "transport",
         "writable",
     )
@@ -62,6 +63,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.writable = True
         self.draining = False
         self.remote = "-"
+        self.remote_ip = "-"
         self.local_address = "-"
         self.local_port = 0
 
@@ -73,6 +75,7 @@ class DownstreamProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         if peer:
             self.remote = f"{peer[0]}:{peer[1]}"
+            self.remote_ip = str(peer[0])
         if sock:
             self.local_address = f"{sock[0]}:{sock[1]}"
             self.local_port = sock[1]
@@ -156,6 +159,7 @@ class DownstreamProtocol(asyncio.Protocol):
             parser.should_keep_alive(),
             parser.should_upgrade(),
             self.remote,
+            self.remote_ip,
         )
         exchange = Exchange(self.dp, self, request)
         self._parsing = exchange

@@ -94,7 +94,7 @@ class Exchange:
         self.bytes_sent = 0
         self.attempts = 0
         self.keep_alive = req.keep_alive
-        self._flags: list[str] = []
+        self._flags = "-"  # Envoy's response flags, comma separated
         self._route: Route | None = None
         self._dest: RouteDestination | None = None
         self._cluster: Cluster | None = None
@@ -129,6 +129,9 @@ class Exchange:
     def is_tunnel(self) -> bool:
         return self._tunnel
 
+    def _add_flag(self, flag: str) -> None:
+        self._flags = flag if self._flags == "-" else f"{self._flags},{flag}"
+
     # ====================================================================== request side
     def start(self) -> None:
         """Headers are in: pick the route and act on it."""
@@ -138,18 +141,16 @@ class Exchange:
         if vhost is None:
             self.local_reply(404, b"", "NR", "route_not_found")
             return
-        view = RequestView(
-            method=req.method_str,
-            path=req.path,
-            query=req.query,
-            scheme="http",
-            authority=req.authority,
-            port=req.port or self.down.local_port,
-            headers=req.hmap,
-        )
         matched: MatchBlock | bool | None = None
         route: Route | None = None
+        view: RequestView | None = None  # built only if a rule has conditions to test
         for candidate in vhost.routes:
+            if not candidate.matches:
+                matched, route = True, candidate
+                break
+            if view is None:
+                view = RequestView(req.method_str, req.path, req.query, "http", req.authority,
+                                   req.port or self.down.local_port, req.hmap)
             matched = candidate.match(view)
             if matched is not None:
                 route = candidate
@@ -188,7 +189,7 @@ class Exchange:
                 else None
             )
             if delay:
-                self._flags.append("DI")
+                self._add_flag("DI")
                 self._timer = asyncio.get_running_loop().call_later(
                     delay, self._after_delay, route, matched, abort
                 )
@@ -368,7 +369,7 @@ class Exchange:
             self._timer_retry(delay)
             return
         if retriable and self.attempts > 1:
-            self._flags.append("URX")
+            self._add_flag("URX")
         if self.attempts > 1:
             body = body.replace(b"reset reason:", b"retried and the latest reset reason:", 1)
         self.local_reply(status, body, flag, details)
@@ -458,7 +459,7 @@ class Exchange:
             self._retry_or_fail(status, "-", b"", "via_upstream", True)
             return
         if route.retry.retriable_status(status) and self.attempts > 1:
-            self._flags.append("URX")
+            self._add_flag("URX")
         self._upstream_time = (time.monotonic() - self.req.start) * 1000
         if self._attempt_timer is not None:
             self._attempt_timer.cancel()
@@ -571,7 +572,7 @@ class Exchange:
         self._conn = None  # already closed
         if self._response_started:
             self._end_try(False)
-            self._flags.append("UC")
+            self._add_flag("UC")
             self.keep_alive = False
             self._finish(abort_downstream=True)
             return
@@ -614,7 +615,7 @@ class Exchange:
             return
         if self._response_started:
             self._end_try(False)
-            self._flags.append("UT")
+            self._add_flag("UT")
             self.keep_alive = False
             self._finish(abort_downstream=True)
             return
@@ -631,7 +632,7 @@ class Exchange:
         if self._finished:
             return
         if flag != "-":
-            self._flags.append(flag)
+            self._add_flag(flag)
         self.details = details
         self.status = status
         self._end_try(False)
@@ -674,7 +675,7 @@ class Exchange:
             self._end_try(False)
             self._finish()
             return
-        self._flags.append("DC")
+        self._add_flag("DC")
         if self._shadows is not None and not self._request_done:
             self.dp.mirror.skip(self._shadows, "client_aborted")
             self._shadows = None
@@ -696,7 +697,7 @@ class Exchange:
             upstream_service_time_ms=self._upstream_time,
             method=req.method_str,
             path=req.target.decode("latin-1"),
-            protocol=f"HTTP/{req.version}",
+            protocol="HTTP/1.1" if req.version == "1.1" else f"HTTP/{req.version}",
             authority=req.authority,
             user_agent=hmap.get("user-agent"),
             x_forwarded_for=hmap.get("x-forwarded-for"),
@@ -705,7 +706,7 @@ class Exchange:
             downstream_local_address=self.down.local_address,
             bytes_received=self.bytes_received,
             response_code=self.status,
-            response_flags=",".join(self._flags) if self._flags else "-",
+            response_flags=self._flags,
             bytes_sent=self.bytes_sent,
             response_code_details=self.details,
             route_name=self._route.name if self._route is not None else None,

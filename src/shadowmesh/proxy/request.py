@@ -105,6 +105,7 @@ class Request:
         keep_alive: bool,
         upgrade: bool,
         remote: str,
+        remote_ip: str,
     ) -> None:
         self.start = time.monotonic()
         self.start_wall = time.time()
@@ -115,7 +116,7 @@ class Request:
         self.keep_alive = keep_alive
         self.upgrade = upgrade
         self.remote = remote
-        self.remote_ip = remote.rpartition(":")[0] or remote
+        self.remote_ip = remote_ip
         hmap: dict[str, str] = {}
         for name, value in headers:
             key = name.decode("latin-1").lower()
