@@ -54,6 +54,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nginx-dead-shadow", "nginx", "dead", "nginx, mirror to a refused port"),
     Scenario("shadowmesh-dead-shadow", "shadowmesh", "dead",
              "shadowmesh, 100% mirror to a refused port"),
+    Scenario("shadowmesh-pipelined-slow-shadow", "shadowmesh", "slow",
+             "shadowmesh, pipelined copies to a 200 ms shadow", args=("--shadow-pipelining",)),
+    Scenario("shadowmesh-pipelined-dead-shadow", "shadowmesh", "dead",
+             "shadowmesh, pipelined copies to a refused port", args=("--shadow-pipelining",)),
     Scenario("shadowmesh-workers2", "shadowmesh", "none", "shadowmesh --workers 2, no mirror",
              workers=2),
 )

@@ -70,7 +70,8 @@ def run_load(port: int, prefix: str) -> LoadResult:
     return LoadResult([x for ts, _ in results for x in ts], [e for _, es in results for e in es])
 
 
-def start(start_proxy: StartProxy, primary_port: int, shadow_port: int) -> Mesh:
+def start(start_proxy: StartProxy, primary_port: int, shadow_port: int,
+          args: tuple[str, ...]) -> Mesh:
     docs = [
         yb.service_entry(SVC),
         yb.workload_entry("svc-v1", primary_port, {"app": SVC, "version": "v1"}),
@@ -81,7 +82,7 @@ def start(start_proxy: StartProxy, primary_port: int, shadow_port: int) -> Mesh:
             yb.to(SVC, "v1", mirror=yb.dest(SVC, "v2"), mirrorPercentage={"value": 100.0}),
         ]),
     ]
-    return Mesh(start_proxy(yb.dump(docs)), {})
+    return Mesh(start_proxy(yb.dump(docs), *args), {})
 
 
 def compare(m: Mesh) -> None:
@@ -101,15 +102,24 @@ def compare(m: Mesh) -> None:
     m.close()
 
 
-def test_slow_shadow_does_not_slow_the_primary(start_proxy: StartProxy) -> None:
+# copies one per pooled connection, and pipelined on a few
+MODES = pytest.mark.parametrize("args", [(), ("--shadow-pipelining",)],
+                                ids=["pooled", "pipelined"])
+
+
+@MODES
+def test_slow_shadow_does_not_slow_the_primary(
+    start_proxy: StartProxy, args: tuple[str, ...]
+) -> None:
     with ServerProcess("primary") as primary, ServerProcess("shadow", delay=5.0) as shadow:
-        compare(start(start_proxy, primary.port, shadow.port))
+        compare(start(start_proxy, primary.port, shadow.port, args))
         copies = shadow.stop()
     assert copies > 0, "no copy reached the shadow: the test proves nothing"
 
 
+@MODES
 def test_dead_shadow_does_not_fail_the_primary(
-    start_proxy: StartProxy, refused_port: int
+    start_proxy: StartProxy, refused_port: int, args: tuple[str, ...]
 ) -> None:
     with ServerProcess("primary") as primary:
-        compare(start(start_proxy, primary.port, refused_port))
+        compare(start(start_proxy, primary.port, refused_port, args))

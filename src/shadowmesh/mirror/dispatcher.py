@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
+from shadowmesh.mirror.pipeline import CAPACITY as PIPELINE_CAPACITY
 from shadowmesh.mirror.pipeline import PipelinedConnection, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
 from shadowmesh.proxy.clusters import ClusterManager
@@ -99,7 +100,7 @@ class MirrorDispatcher:
                 continue
             # Refuse early what would be dropped anyway, before paying for the copy: this is
             # the steady state with a slow or dead shadow, and it must stay cheap.
-            refused = self._refusal(mirror.cluster.name)
+            refused = self._refusal(mirror.cluster.name, settings.pipelining)
             if refused is not None:
                 self.observer.on_mirror_skipped(service, refused)
                 continue
@@ -109,11 +110,17 @@ class MirrorDispatcher:
                                      req.hmap.get("x-forwarded-for")))
         return copies or None
 
-    def _refusal(self, cluster_name: str) -> str | None:
+    def _limit(self, pipelined: bool) -> int:
+        """Copies in flight at once. The limit exists because each copy in flight holds a
+        connection; pipelined copies share a few, so they may fill the pipelines."""
+        limit = self.limits.concurrency
+        return max(limit, PIPELINE_CAPACITY) if pipelined else limit
+
+    def _refusal(self, cluster_name: str, pipelined: bool) -> str | None:
         breaker = self._breakers.get(cluster_name)
         if breaker is not None and breaker.is_open(time.monotonic()):
             return "circuit_open"
-        if (len(self._inflight) >= self.limits.concurrency
+        if (len(self._inflight) >= self._limit(pipelined)
                 and len(self._queue) >= self.limits.queue_size):
             return "queue_full"
         return None
@@ -141,7 +148,7 @@ class MirrorDispatcher:
         if not self._breaker(copy.cluster.name).allow(time.monotonic()):
             self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
             return
-        if len(self._inflight) < self.limits.concurrency:
+        if len(self._inflight) < self._limit(copy.settings.pipelining):
             self._start(copy, body)
         elif (
             len(self._queue) < self.limits.queue_size
@@ -183,7 +190,8 @@ class MirrorDispatcher:
                                          b"".join(exchange.response_body),
                                          exchange.duration_ms)
         now = time.monotonic()
-        while self._queue and len(self._inflight) < self.limits.concurrency:
+        while self._queue and len(self._inflight) < self._limit(
+                self._queue[0][0].settings.pipelining):
             copy, body, queued_at = self._queue.popleft()
             self._queued_bytes -= len(body)
             if now - queued_at > self.limits.timeout:

@@ -37,6 +37,7 @@ from shadowmesh.routing.table import ClusterPolicy
 DEPTH = 32  # copies in flight on one connection
 SPREAD_AT = 8  # open another connection when the least busy one carries this many
 MAX_CONNECTIONS = 4  # per shadow host, or the DestinationRule's maxConnections if lower
+CAPACITY = DEPTH * MAX_CONNECTIONS  # copies in flight to one host
 
 
 class PipelinedCopy(Protocol):
