@@ -62,9 +62,9 @@ def stale_modules() -> list[str]:
     # time is the newest of the two.
     shared = [p.stat().st_mtime for p in _PACKAGE_DIR.parent.glob("*__mypyc*")]
     stale = []
-    for module in compiled_modules():
+    for module in REQUEST_PATH_MODULES:
         origin, source = _origin(module), source_path(module)
-        if origin is None or not source.exists():
+        if origin is None or origin.suffix == ".py" or not source.exists():
             continue
         built = max([origin.stat().st_mtime, *shared])
         if source.stat().st_mtime > built:

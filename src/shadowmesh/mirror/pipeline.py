@@ -121,12 +121,16 @@ class PipelinedConnection(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        for copy in self.end():
+            copy.on_upstream_lost("connection termination")
+
+    def end(self) -> deque[PipelinedCopy]:
+        """Closed, or never opened: leave the pipes; returns the copies it carried."""
         self.closed = True
         self.usable = False
         self.pipes.forget(self)
         lost, self.inflight = self.inflight, deque()
-        for copy in lost:
-            copy.on_upstream_lost("connection termination")
+        return lost
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -260,9 +264,5 @@ class ShadowPipes:
             self._connect_failed(conn, f"delayed connect error: {exc.errno or exc}")
 
     def _connect_failed(self, conn: PipelinedConnection, reason: str) -> None:
-        conn.closed = True
-        conn.usable = False
-        self.forget(conn)
-        waiting, conn.inflight = conn.inflight, deque()
-        for copy in waiting:
+        for copy in conn.end():
             copy.on_connect_failed(reason)

@@ -62,7 +62,6 @@ class UpstreamConnection(asyncio.Protocol):
         "last_used",
         "local_address",
         "pool",
-        "raw_head",
         "requests",
         "transport",
         "upgraded",
@@ -91,7 +90,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = _IDLE
         self._counted_out = False
         self.keep_alive = True
-        self.raw_head = b""  # the current response's head, byte for byte as received
 
     # -- used by clients ------------------------------------------------------------------
     def start(self, client: UpstreamClient, head_only_response: bool) -> None:
@@ -222,7 +220,6 @@ class UpstreamConnection(asyncio.Protocol):
             self._state = _INTERIM  # e.g. 100 Continue: not forwarded
             return
         self._head_parts = []
-        self.raw_head = head
         if status == 101:
             self._state = _UPGRADED  # the tunnel ends with the connection, not the message
         else:
