@@ -165,6 +165,43 @@ def test_head_response_has_no_body(mesh: StartMesh) -> None:
         assert conn.read_final().body == b"x" * 1234
 
 
+def http10(target: str, *headers: str) -> bytes:
+    return "\r\n".join([f"GET {target} HTTP/1.0", f"Host: {HOST}", *headers, "", ""]).encode()
+
+
+def test_http10_client_gets_an_http10_style_answer_and_the_connection_closes(
+    mesh: StartMesh,
+) -> None:
+    m = one(mesh)
+    m.backends["v1"].respond(Behavior(body=b"streamed", chunked=True), path_prefix="/chunked")
+    with RawConnection(m.proxy.port) as conn:
+        conn.send(http10("/chunked"))
+        resp = conn.read_final()
+        # No chunked framing for a 1.0 client: the body ends with the connection.
+        assert resp.status == 200 and resp.body == b"streamed" and not resp.chunked
+        assert conn.is_closed()
+    with RawConnection(m.proxy.port) as conn:
+        conn.send(http10("/plain"))
+        resp = conn.read_final()
+        assert resp.body == b"v1" and resp.header("connection") == "close"
+        assert conn.is_closed()
+
+
+def test_http10_keep_alive_client_keeps_its_connection(mesh: StartMesh) -> None:
+    m = one(mesh)
+    with RawConnection(m.proxy.port) as conn:
+        for i in range(3):
+            conn.send(http10(f"/k{i}", "Connection: keep-alive"))
+            resp = conn.read_final()
+            assert resp.status == 200 and resp.body == b"v1"
+            assert resp.header("connection") == "keep-alive"
+        # then the same connection as HTTP/1.1, and back
+        conn.send(request_bytes("GET", "/k11", HOST, [("Connection", "keep-alive")]))
+        assert conn.read_final().header("connection") != "close"
+        conn.send(http10("/last", "Connection: keep-alive"))
+        assert conn.read_final().header("connection") == "keep-alive"
+
+
 @pytest.mark.parametrize("status", [204, 304])
 def test_bodyless_statuses(mesh: StartMesh, status: int) -> None:
     m = one(mesh)

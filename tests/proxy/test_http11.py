@@ -27,6 +27,21 @@ OK = b"HTTP/1.1 200 OK\r\n"
         (OK + b"Content-Length: 5\r\nUpgrade: h2c\r\n\r\n", False),
         (OK + b"\r\n", False),  # close-delimited body: must be reframed
         (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", False),
+        (OK + b"Connection: Keep-Alive \r\nX-A: 1\r\nCONTENT-LENGTH: 5\r\n\r\n", True),
+        (OK + b"Content-Length: 5\r\nConnection:\tkeep-alive\r\n\r\n", True),
+        (OK + b"Content-Length: 5\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+         False),
+        (OK + b"Content-Length: 5\r\nConnection: keep-alive\r\nConnection: keep-alive\r\n\r\n",
+         False),
+        (OK + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nTE: trailers\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nProxy-Connection: keep-alive\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nConnection: keep-alive-ish\r\n\r\n", False),
+        # names that only start like a hop-by-hop field pass
+        (OK + b"Content-Length: 5\r\nTE-X: 1\r\nUpgrade-Insecure: 1\r\nTrailers: 1\r\n\r\n",
+         True),
+        (OK + b"X-Content-Length: 5\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\nContent-Length: 5\n\n", False),  # bare LF: take the slow path
     ],
 )
 def test_passthrough_head(head: bytes, passable: bool) -> None:

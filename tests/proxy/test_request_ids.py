@@ -25,6 +25,16 @@ def test_two_generators_do_not_share_a_prefix() -> None:
 def test_the_counter_wraps_inside_its_48_bits() -> None:
     ids = RequestIds()
     prefix = ids.new()[:24]
-    ids._next = 0xFFFF_FFFF_FFFF
+    ids._set_next(0xFFFF_FFFF_FFFE)
+    assert ids.new() == prefix + "fffffffffffe"
     assert ids.new() == prefix + "ffffffffffff"
     assert ids.new() == prefix + "000000000000"
+    assert ids.new() == prefix + "000000000001"
+
+
+def test_ids_stay_consecutive_across_the_cached_upper_digits() -> None:
+    ids = RequestIds()
+    ids._set_next(0x0000_0ABC_DFFD)
+    tails = [ids.new()[24:] for _ in range(5)]
+    assert tails == ["00000abcdffd", "00000abcdffe", "00000abcdfff", "00000abce000",
+                     "00000abce001"]

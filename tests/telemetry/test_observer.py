@@ -1,9 +1,11 @@
 import asyncio
+from bisect import bisect_left
 
 import pytest
 from tests.telemetry.records import primary, shadow
 
-from shadowmesh.telemetry.observer import Telemetry, mirror_outcome
+from shadowmesh.telemetry.histogram import DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES
+from shadowmesh.telemetry.observer import Telemetry, duration_slot, mirror_outcome, size_slot
 
 V1_OK = (
     "unknown",
@@ -163,3 +165,27 @@ def test_gauge_sources_are_read_at_snapshot_time_and_failures_are_contained() ->
     ]
     depth[0] = 5.0
     assert telemetry.snapshot().gauges[0][2] == 5.0
+
+
+# Every bound, its neighbours and values far past the last bound.
+_DURATIONS = sorted({0.0, 1e-9, 1e9, *(b + d for b in DURATION_BUCKETS_MS
+                                        for d in (-0.001, 0.0, 0.001))})
+_SIZES = sorted({0, 2**40, *(int(b) + d for b in SIZE_BUCKETS_BYTES for d in (-1, 0, 1))})
+
+
+@pytest.mark.parametrize("ms", _DURATIONS)
+def test_duration_slot_is_bisect_left_over_istio_buckets(ms: float) -> None:
+    assert duration_slot(ms) == bisect_left(DURATION_BUCKETS_MS, ms)
+
+
+@pytest.mark.parametrize("n", _SIZES)
+def test_size_slot_is_bisect_left_over_istio_buckets(n: int) -> None:
+    assert size_slot(n) == bisect_left(SIZE_BUCKETS_BYTES, n)
+
+
+def test_a_label_set_keeps_counting_into_the_right_graph_bucket() -> None:
+    telemetry = Telemetry(keep_recent_logs=False, graph_bucket_seconds=5.0)
+    for start in (100.0, 101.0, 106.0, 104.0, 111.0):  # buckets 20, 20, 21, 20, 22
+        telemetry.on_request(primary(start_time=start))
+    graph = telemetry.snapshot().graph
+    assert {t: cells[V1_OK][0] for t, cells in graph.items()} == {100.0: 3, 105.0: 1, 110.0: 1}

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
 from shadowmesh.mirror.pipeline import CAPACITY as PIPELINE_CAPACITY
-from shadowmesh.mirror.pipeline import PipelinedConnection, ShadowPipes
+from shadowmesh.mirror.pipeline import PipelinedConnection, PipelinedCopy, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
 from shadowmesh.proxy.clusters import ClusterManager
-from shadowmesh.proxy.http11 import Headers, head_fields, request_head
+from shadowmesh.proxy.http11 import Headers, head_fields
 from shadowmesh.proxy.upstream import UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import Route
@@ -203,7 +203,7 @@ class MirrorDispatcher:
                 self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
 
 
-class ShadowExchange:
+class ShadowExchange(PipelinedCopy):
     """One copy in flight: an `UpstreamClient` that reads the answer and throws it away
     (keeping a bounded capture for comparison)."""
 
@@ -273,10 +273,11 @@ class ShadowExchange:
 
     def _request_bytes(self) -> bytes:
         copy = self.copy
-        headers = list(copy.headers)
-        if self.body or copy.method in (b"POST", b"PUT", b"PATCH"):
-            headers.append((b"content-length", str(len(self.body)).encode()))
-        return request_head(copy.method, copy.target, headers) + self.body
+        body = self.body
+        if body or copy.method in (b"POST", b"PUT", b"PATCH"):
+            return b"".join((copy.head, b"content-length: ", str(len(body)).encode(),
+                             b"\r\n\r\n", body))
+        return copy.head + b"\r\n"
 
     # -- UpstreamClient -----------------------------------------------------------------
     def on_connected(self, conn: UpstreamConnection) -> None:

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
 from shadowmesh.proxy.http11 import Headers
 from shadowmesh.proxy.tasks import TaskGroup
+from shadowmesh.proxy.upstream import UpstreamClient
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
 
@@ -40,18 +41,17 @@ MAX_CONNECTIONS = 4  # per shadow host, or the DestinationRule's maxConnections 
 CAPACITY = DEPTH * MAX_CONNECTIONS  # copies in flight to one host
 
 
-class PipelinedCopy(Protocol):
-    """What a copy on a pipelined connection answers to (`ShadowExchange`)."""
+class PipelinedCopy(UpstreamClient):
+    """What a copy on a pipelined connection answers to (`ShadowExchange`), on top of
+    being a pool client."""
 
-    def on_connect_failed(self, reason: str) -> None: ...
-    def on_response_head(
-        self, status: int, raw_head: bytes, keep_alive: bool, upgrade: bool
-    ) -> None: ...
-    def on_response_fields(self, headers: Headers) -> None: ...
-    def on_response_body(self, data: bytes) -> None: ...
-    def on_response_end(self) -> None: ...
-    def on_upstream_lost(self, reason: str) -> None: ...
-    def resend_alone(self) -> None: ...
+    __slots__ = ()
+
+    def on_response_fields(self, headers: Headers) -> None:
+        raise NotImplementedError
+
+    def resend_alone(self) -> None:
+        raise NotImplementedError
 
 
 class PipelinedConnection(asyncio.Protocol):

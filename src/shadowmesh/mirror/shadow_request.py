@@ -31,12 +31,30 @@ def shadow_authority(authority: str) -> str:
     return authority + SHADOW_SUFFIX
 
 
+# authority -> shadow authority: every copy needs one, and there are few distinct ones
+# (bounded anyway, like the request side's authority cache).
+_SHADOW_AUTHORITIES: dict[str, str] = {}
+_SHADOW_AUTHORITIES_SIZE = 1024
+
+
+def cached_shadow_authority(authority: str) -> str:
+    shadow = _SHADOW_AUTHORITIES.get(authority)
+    if shadow is None:
+        shadow = shadow_authority(authority)
+        if len(_SHADOW_AUTHORITIES) >= _SHADOW_AUTHORITIES_SIZE:
+            _SHADOW_AUTHORITIES.clear()
+        _SHADOW_AUTHORITIES[authority] = shadow
+    return shadow
+
+
 @dataclass(slots=True, init=False)  # __init__ written out: compiled, it is a C call
 class ShadowCopy:
     cluster: ClusterSpec
     method: bytes
     target: bytes
-    headers: Headers  # without framing headers; Host is the shadow authority
+    # request line and header fields, serialised; no framing fields and no blank line yet
+    # (the body's length is known when the copy is sent). Host is the shadow authority.
+    head: bytes
     authority: str
     request_id: str  # correlation id shared with the primary
     settings: ShadowSettings
@@ -46,14 +64,14 @@ class ShadowCopy:
     user_agent: str | None
     x_forwarded_for: str | None
 
-    def __init__(self, cluster: ClusterSpec, method: bytes, target: bytes, headers: Headers,
+    def __init__(self, cluster: ClusterSpec, method: bytes, target: bytes, head: bytes,
                  authority: str, request_id: str, settings: ShadowSettings,
                  route_timeout: float | None, route_name: str | None, downstream_remote: str,
                  user_agent: str | None = None, x_forwarded_for: str | None = None) -> None:
         self.cluster = cluster
         self.method = method
         self.target = target
-        self.headers = headers
+        self.head = head
         self.authority = authority
         self.request_id = request_id
         self.settings = settings
@@ -81,7 +99,7 @@ def build_copy(
     if settings.host_rewrite:
         authority = settings.host_rewrite
     elif settings.host_suffix:
-        authority = shadow_authority(authority)
+        authority = cached_shadow_authority(authority)
     correlation = settings.correlation_header.encode("latin-1")
     replaced: frozenset[bytes] | None = None
     if settings.remove_headers or settings.set_headers:
@@ -89,24 +107,35 @@ def build_copy(
             [n.encode("latin-1") for n in settings.remove_headers]
             + [n.encode("latin-1") for n, _ in settings.set_headers]
         )
-    # One pass: framing is redone for the copy, Host and the correlation id are replaced.
-    # (No per-copy set building: this runs once per mirrored request.)
-    headers: Headers = []
+    # One pass, straight to the bytes sent: framing is redone for the copy, Host and the
+    # correlation id are replaced. (No per-copy set building: this runs once per copy.)
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in upstream_headers:
         lower = name.lower()
         if lower in _ALWAYS_REPLACED or lower == correlation or (
                 replaced is not None and lower in replaced):
             continue
-        headers.append((name, value))
-    headers.append((b"host", authority.encode("latin-1")))
-    headers.append((correlation, request_id.encode("latin-1")))
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
+    parts.append(b"host: ")
+    parts.append(authority.encode("latin-1"))
+    parts.append(b"\r\n")
+    parts.append(correlation)
+    parts.append(b": ")
+    parts.append(request_id.encode("latin-1"))
+    parts.append(b"\r\n")
     for set_name, set_value in settings.set_headers:
-        headers.append((set_name.encode("latin-1"), set_value.encode("latin-1")))
+        parts.append(set_name.encode("latin-1"))
+        parts.append(b": ")
+        parts.append(set_value.encode("latin-1"))
+        parts.append(b"\r\n")
     return ShadowCopy(
         cluster=cluster,
         method=method,
         target=target,
-        headers=headers,
+        head=b"".join(parts),
         authority=authority,
         request_id=request_id,
         settings=settings,

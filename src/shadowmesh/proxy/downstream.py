@@ -132,10 +132,8 @@ class DownstreamProtocol(asyncio.Protocol):
             self._active.on_downstream_writable(True)
 
     # -- httptools callbacks --------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._head_bytes = 0
+    # No `on_message_begin`: httptools calls only the callbacks a protocol has, and the
+    # head state is reset in `on_headers_complete` instead, once it has been used.
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -151,16 +149,25 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self._parser
+        keep_alive = parser.should_keep_alive()
         request = Request(
             parser.get_method(),
             self._url,
             self._headers,
-            parser.get_http_version(),
-            parser.should_keep_alive(),
+            "1.1",
+            keep_alive,
             parser.should_upgrade(),
             self.remote,
             self.remote_ip,
         )
+        if not keep_alive or "connection" in request.hmap:
+            # Only then can it be another version: llhttp accepts 0.9, 1.0, 1.1 and 2.0,
+            # and keeps a connection open by default for 1.1 alone. (Asking every time
+            # costs a `str.format` in httptools, for the answer "1.1".)
+            request.version = parser.get_http_version()
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
         exchange = Exchange(self.dp, self, request)
         self._parsing = exchange
         if self._active is None:

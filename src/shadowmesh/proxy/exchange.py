@@ -20,7 +20,7 @@ from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
 from shadowmesh.proxy.http11 import LAST_CHUNK, Headers, apply_header_ops, chunk
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.rewrite import hash_key_for, redirect_location, rewrite_path
-from shadowmesh.proxy.upstream import UpstreamConnection
+from shadowmesh.proxy.upstream import UpstreamClient, UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.matchers import MatchBlock, RequestView
 from shadowmesh.routing.rand import randbelow
@@ -37,11 +37,31 @@ if TYPE_CHECKING:
 # Envoy's local reply body when a try ends without a response
 _RESET_TEXT = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
+# The two fields the proxy adds to every exchange, for the common values: formatting bytes
+# with `%` per request costs more than a tuple lookup.
+_ATTEMPT_COUNT = tuple(b"x-envoy-attempt-count: %d\r\n\r\n" % n for n in range(16))
+_SERVICE_TIME = tuple(b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms for ms in range(1000))
+
+
+def attempt_count_field(attempts: int) -> bytes:
+    """`x-envoy-attempt-count: N` and the blank line that ends the head."""
+    if 0 <= attempts < 16:
+        return _ATTEMPT_COUNT[attempts]
+    return b"x-envoy-attempt-count: %d\r\n\r\n" % attempts
+
+
+def service_time_field(ms: int) -> bytes:
+    """`x-envoy-upstream-service-time: MS` and the blank line that ends the head."""
+    if 0 <= ms < 1000:
+        return _SERVICE_TIME[ms]
+    return b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms
+
+
 # downstream response framing
 _LENGTH, _CHUNKED, _CLOSE, _NONE = range(4)
 
 
-class Exchange:
+class Exchange(UpstreamClient):
     __slots__ = (
         "_attempt_timer",
         "_body",
@@ -231,11 +251,16 @@ class Exchange:
                     target = new_target
             if rw.authority:
                 authority = rw.authority
-        for ops in (route.request_headers, dest.request_headers):
-            if not ops.empty:
-                apply_header_ops(headers, ops)
-                if ops.authority:
-                    authority = ops.authority
+        ops = route.request_headers
+        if not ops.empty:
+            apply_header_ops(headers, ops)
+            if ops.authority:
+                authority = ops.authority
+        ops = dest.request_headers
+        if not ops.empty:
+            apply_header_ops(headers, ops)
+            if ops.authority:
+                authority = ops.authority
         hmap = req.hmap
         xff = hmap.get("x-forwarded-for")
         ip = req.remote_ip
@@ -260,7 +285,11 @@ class Exchange:
             headers.append((b"content-length", str(req.content_length).encode()))
         parts = [req.method, b" ", target, b" HTTP/1.1\r\n"]
         for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
+            # four appends, not `parts += (...)`: that builds a tuple per field
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
         self._head_prefix = b"".join(parts)
         policy = dest.cluster.policy.hash_key
         if policy is not None:
@@ -393,7 +422,7 @@ class Exchange:
         self._upstream_local = conn.local_address
         conn.start(self, self.req.method == b"HEAD")
         upstream_chunked = self._upstream_chunked
-        data = [self._head_prefix, b"x-envoy-attempt-count: %d\r\n\r\n" % self.attempts]
+        data = [self._head_prefix, attempt_count_field(self.attempts)]
         for piece in self._body:
             data.append(chunk(piece) if upstream_chunked else piece)
         if self._request_done and upstream_chunked:
@@ -491,8 +520,7 @@ class Exchange:
         ):
             # Nothing to change in this head: send the upstream's bytes as they came.
             self._down_mode = _LENGTH
-            self.down.write(raw_head[:-2] + b"x-envoy-upstream-service-time: %d\r\n\r\n"
-                            % int(self._upstream_time or 0))
+            self.down.write(raw_head[:-2] + service_time_field(int(self._upstream_time or 0)))
             return
         headers, content_length, upstream_chunked = http11.forwardable_response_headers(
             http11.head_fields(raw_head), upgrade

@@ -7,6 +7,7 @@ case on the wire (HTTP/1.1 peers sometimes care) and are compared lower-cased.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from shadowmesh.routing.table import HeaderOps
@@ -85,7 +86,7 @@ def forwardable_response_headers(
             if lower == b"content-length":
                 content_length = value
             elif lower == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
+                chunked = value.lower().find(b"chunked") >= 0  # see passthrough_head
             elif lower == b"connection":
                 named.update(t.strip().lower() for t in value.split(b","))
             elif keep_upgrade and lower == b"upgrade":
@@ -119,32 +120,36 @@ def head_fields(raw_head: bytes) -> Headers:
     return out
 
 
-# Fields that mean a response head must be rewritten before it goes downstream.
-_NOT_PASSABLE = (
-    b"\r\ntransfer-encoding:", b"\r\nkeep-alive:", b"\r\nupgrade:", b"\r\nte:",
-    b"\r\ntrailer:", b"\r\nproxy-connection:",
+# The fields that decide whether a response head can pass through unchanged, found in one
+# scan of the lower-cased head. `Connection: keep-alive` is its own alternative (tried
+# before the plain name), so the value check is part of the same scan.
+_FRAMING_FIELDS = re.compile(
+    rb"\r\n(content-length:|connection:[ \t]*keep-alive[ \t]*(?=\r)|connection:|transfer-encoding:"
+    rb"|keep-alive:|upgrade:|te:|trailer:|proxy-connection:)"
 )
+_CONTENT_LENGTH = b"content-length:"
 
 
 def passthrough_head(raw: bytes) -> bool:
     """Can this upstream response head go downstream byte for byte? Only an HTTP/1.1 head
-    framed by Content-Length with no hop-by-hop field but `Connection: keep-alive`.
-    Substring tests on the lower-cased head run in C: far cheaper than a pass in Python."""
+    framed by one Content-Length, with no hop-by-hop field but one `Connection: keep-alive`.
+
+    One regex scan in C: eight substring searches cost twice as much, and a pass over the
+    fields in Python more still."""
     if not raw.startswith(b"HTTP/1.1 "):
         return False
-    lowered = raw.lower()
-    if b"\r\ncontent-length:" not in lowered:
-        return False
-    for field in _NOT_PASSABLE:
-        if field in lowered:
+    found: list[bytes] = _FRAMING_FIELDS.findall(raw.lower())
+    if len(found) == 1:
+        return found[0] == _CONTENT_LENGTH
+    if len(found) == 2:
+        a, b = found
+        if a == _CONTENT_LENGTH:
+            a = b
+        elif b != _CONTENT_LENGTH:
             return False
-    at = lowered.find(b"\r\nconnection:")
-    if at >= 0:
-        end = lowered.find(b"\r\n", at + 2)
-        if lowered[at + 14 : end].strip() != b"keep-alive" or \
-                lowered.find(b"\r\nconnection:", end) >= 0:
-            return False
-    return True
+        # the other one must be the keep-alive alternative, not the plain `connection:`
+        return len(a) > 11 and a.startswith(b"connection:")
+    return False
 
 
 def set_header(headers: Headers, name: bytes, value: bytes) -> None:
@@ -170,20 +175,15 @@ def apply_header_ops(headers: Headers, ops: HeaderOps) -> None:
             headers.append((key, val))
 
 
-def request_head(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
 def response_head(
     status: int, headers: Iterable[tuple[bytes, bytes]], version: bytes = b"HTTP/1.1"
 ) -> bytes:
     parts = [version, b" ", str(status).encode(), b" ", reason(status), b"\r\n"]
     for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
 

@@ -20,16 +20,22 @@ class BadRequest(Exception):
         self.detail = detail
 
 
+# The last three hex digits of every id, formatted once: formatting an int per request
+# (`f"{n:012x}"` goes through `str.format`) cost more than the rest of the id.
+_HEX3 = tuple(f"{i:03x}" for i in range(4096))
+
+
 class RequestIds:
     """Version-4-shaped UUIDs for `x-request-id`: 80 random bits drawn once per process,
     then a 48-bit counter that starts at a random value. Request ids are correlation ids,
     not secrets (as in Envoy); this keeps them unique without a 128-bit random draw and
     its formatting per request."""
 
-    __slots__ = ("_next", "_prefix")
+    __slots__ = ("_head", "_next", "_prefix")
 
     def __init__(self) -> None:
         self._prefix = ""
+        self._head = ""  # prefix + the counter's upper 36 bits, for the current 4096 ids
         self._next = 0
         self.reseed()
 
@@ -38,12 +44,20 @@ class RequestIds:
         # xxxxxxxx-xxxx-4xxx-yxxx-: version 4, variant 10xx (RFC 9562)
         self._prefix = (f"{r >> 96:08x}-{(r >> 80) & 0xFFFF:04x}-4{(r >> 68) & 0xFFF:03x}-"
                         f"{0x8000 | ((r >> 54) & 0x3FFF):04x}-")
-        self._next = r & 0xFFFF_FFFF_FFFF
+        self._set_next(r & 0xFFFF_FFFF_FFFF)
+
+    def _set_next(self, n: int) -> None:
+        self._next = n
+        self._head = f"{self._prefix}{n >> 12:09x}"
 
     def new(self) -> str:
         n = self._next
-        self._next = (n + 1) & 0xFFFF_FFFF_FFFF
-        return f"{self._prefix}{n:012x}"
+        low = n & 0xFFF
+        if low == 0xFFF:
+            self._set_next((n + 1) & 0xFFFF_FFFF_FFFF)
+            return f"{self._prefix}{n:012x}"
+        self._next = n + 1
+        return self._head + _HEX3[low]
 
 
 _ids = RequestIds()
@@ -53,6 +67,23 @@ os.register_at_fork(after_in_child=_ids.reseed)
 
 def new_request_id() -> str:
     return _ids.new()
+
+
+# Clients send the same few authorities over and over: parse each once (bounded, so a
+# client cycling through names cannot grow it without limit).
+_AUTHORITY_CACHE: dict[str, tuple[str, int | None]] = {}
+_AUTHORITY_CACHE_SIZE = 1024
+
+
+def parse_authority(authority: str) -> tuple[str, int | None]:
+    """`split_authority`, remembered."""
+    parsed = _AUTHORITY_CACHE.get(authority)
+    if parsed is None:
+        parsed = split_authority(authority)
+        if len(_AUTHORITY_CACHE) >= _AUTHORITY_CACHE_SIZE:
+            _AUTHORITY_CACHE.clear()
+        _AUTHORITY_CACHE[authority] = parsed
+    return parsed
 
 
 def split_authority(authority: str) -> tuple[str, int | None]:
@@ -151,7 +182,7 @@ class Request:
         if not authority:
             raise BadRequest(400, "missing host header")
         self.authority = authority
-        self.host, self.port = split_authority(authority)
+        self.host, self.port = parse_authority(authority)
         self.path = path.decode("latin-1")
         self.query = raw_query.decode("latin-1")
         te = hmap.get("transfer-encoding")

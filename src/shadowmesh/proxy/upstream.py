@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
@@ -28,21 +28,45 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class UpstreamClient(Protocol):
-    """What a pool user (a primary exchange or a shadow copy) must answer to."""
+class UpstreamClient:
+    """What a pool user (a primary exchange or a shadow copy) must answer to.
 
-    def on_connected(self, conn: UpstreamConnection) -> None: ...
-    def on_connect_failed(self, reason: str) -> None: ...
-    def on_overflow(self) -> None: ...
+    A base class rather than a Protocol: compiled, a call through a base class is a direct
+    call through its method table, a call through a Protocol a Python method lookup."""
+
+    __slots__ = ()
+
+    def on_connected(self, conn: UpstreamConnection) -> None:
+        raise NotImplementedError
+
+    def on_connect_failed(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def on_overflow(self) -> None:
+        raise NotImplementedError
+
     def on_response_head(
         self, status: int, raw_head: bytes, keep_alive: bool, upgrade: bool
-    ) -> None: ...
-    def on_response_body(self, data: bytes) -> None: ...
-    def on_response_end(self) -> None: ...
-    def on_upstream_lost(self, reason: str) -> None: ...
-    def on_upstream_writable(self, writable: bool) -> None: ...
-    def cork(self) -> None: ...
-    def uncork(self) -> None: ...
+    ) -> None:
+        raise NotImplementedError
+
+    def on_response_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def on_response_end(self) -> None:
+        raise NotImplementedError
+
+    def on_upstream_lost(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def on_upstream_writable(self, writable: bool) -> None:
+        raise NotImplementedError
+
+    def cork(self) -> None:
+        raise NotImplementedError
+
+    def uncork(self) -> None:
+        raise NotImplementedError
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -208,7 +232,8 @@ class UpstreamConnection(asyncio.Protocol):
         if end < 0:  # bare-LF line ends
             end = buf.find(b"\n\n", start)
             stop = end + 2 if end >= 0 else len(buf)
-        self._head_parts = [buf]
+        if len(parts) > 1:
+            self._head_parts = [buf]
         self._head_start = stop  # an interim head may be followed by the final one
         return buf[start:stop]
 

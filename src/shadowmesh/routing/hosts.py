@@ -15,16 +15,16 @@ class EndpointSpec:
     workload: str
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Derived once: every request's record and metrics labels read them.
+    version: str = field(init=False, repr=False, compare=False)
+    host_port: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def version(self) -> str:
-        return self.labels.get("version", "unknown")
-
-    @property
-    def host_port(self) -> str:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", self.labels.get("version", "unknown"))
         if ":" in self.address:  # IPv6 literal
-            return f"[{self.address}]:{self.port}"
-        return f"{self.address}:{self.port}"
+            object.__setattr__(self, "host_port", f"[{self.address}]:{self.port}")
+        else:
+            object.__setattr__(self, "host_port", f"{self.address}:{self.port}")
 
 
 @dataclass(eq=False, slots=True)

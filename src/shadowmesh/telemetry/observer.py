@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from shadowmesh.telemetry.accesslog import FORMATTERS
 from shadowmesh.telemetry.histogram import DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES
 from shadowmesh.telemetry.logsink import Batch, LogSink
-from shadowmesh.telemetry.record import RequestRecord
+from shadowmesh.telemetry.record import Observer, RequestRecord
 from shadowmesh.telemetry.snapshot import (
     LOG_RING_SIZE,
     Gauge,
@@ -58,7 +58,49 @@ def mirror_outcome(response_code: int, response_flags: str) -> str:
     return "succeeded" if response_code else "failed"
 
 
-class Telemetry:
+def duration_slot(ms: float) -> int:
+    """`bisect_left(DURATION_BUCKETS_MS, ms)` as compares: compiled, a few float compares
+    are far cheaper than a call into `bisect`, and most requests stop at the first three."""
+    if ms <= 5.0:
+        return 0 if ms <= 0.5 else (1 if ms <= 1.0 else 2)
+    if ms <= 100.0:
+        return 3 if ms <= 10.0 else (4 if ms <= 25.0 else (5 if ms <= 50.0 else 6))
+    return bisect_left(DURATION_BUCKETS_MS, ms)
+
+
+def size_slot(n: int) -> int:
+    """`bisect_left(SIZE_BUCKETS_BYTES, n)` for a byte count (see `duration_slot`)."""
+    if n <= 1000:
+        return 0 if n <= 1 else (1 if n <= 10 else (2 if n <= 100 else 3))
+    return bisect_left(SIZE_BUCKETS_BYTES, n)
+
+
+class _Counters:
+    """The live counters of one label set (a `RequestStats` is made from them for a
+    snapshot). Compiled, its attributes are struct fields; it also remembers its cell of
+    the newest graph bucket, so most requests skip the graph's dictionaries."""
+
+    __slots__ = ("bucket", "cell", "count", "duration", "duration_sum", "request_bytes",
+                 "request_bytes_sum", "response_bytes", "response_bytes_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.duration = [0] * (len(DURATION_BUCKETS_MS) + 1)
+        self.duration_sum = 0.0
+        self.request_bytes = [0] * (len(SIZE_BUCKETS_BYTES) + 1)
+        self.request_bytes_sum = 0
+        self.response_bytes = [0] * (len(SIZE_BUCKETS_BYTES) + 1)
+        self.response_bytes_sum = 0
+        self.bucket = -1
+        self.cell: list[int] = []
+
+    def stats(self) -> RequestStats:
+        return RequestStats(self.count, list(self.duration), self.duration_sum,
+                            list(self.request_bytes), float(self.request_bytes_sum),
+                            list(self.response_bytes), float(self.response_bytes_sum))
+
+
+class Telemetry(Observer):
     """Aggregates records into counters, histograms, graph buckets and log lines."""
 
     def __init__(
@@ -84,7 +126,7 @@ class Telemetry:
         self._timer: asyncio.TimerHandle | None = None
         self._flush_soon = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._requests: dict[RequestKey, RequestStats] = {}
+        self._requests: dict[RequestKey, _Counters] = {}
         self._mirror: dict[tuple[str, str], int] = {}
         self._mirror_skipped: dict[tuple[str, str], int] = {}
         self._bucket_s = graph_bucket_seconds
@@ -117,26 +159,27 @@ class Telemetry:
                 r.response_flags,
                 r.shadow,
             )
-            stats = self._requests.get(key)
-            if stats is None:
-                stats = self._requests[key] = RequestStats()
+            counters = self._requests.get(key)
+            if counters is None:
+                counters = self._requests[key] = _Counters()
             duration = r.duration_ms
-            slot = bisect_left(DURATION_BUCKETS_MS, duration)
-            stats.count += 1
-            stats.duration[slot] += 1
-            stats.duration_sum += duration
-            stats.request_bytes[bisect_left(SIZE_BUCKETS_BYTES, r.bytes_received)] += 1
-            stats.request_bytes_sum += r.bytes_received
-            stats.response_bytes[bisect_left(SIZE_BUCKETS_BYTES, r.bytes_sent)] += 1
-            stats.response_bytes_sum += r.bytes_sent
+            slot = duration_slot(duration)
+            counters.count += 1
+            counters.duration[slot] += 1
+            counters.duration_sum += duration
+            received, sent = r.bytes_received, r.bytes_sent
+            counters.request_bytes[size_slot(received)] += 1
+            counters.request_bytes_sum += received
+            counters.response_bytes[size_slot(sent)] += 1
+            counters.response_bytes_sum += sent
 
             bucket = int(r.start_time // self._bucket_s)
-            cells = self._graph.get(bucket)
-            if cells is None:
-                cells = self._new_graph_bucket(bucket)
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = [0] * (len(DURATION_BUCKETS_MS) + 2)
+            if bucket == counters.bucket:
+                cell = counters.cell
+            else:
+                cell = self._graph_cell(bucket, key)
+                if bucket >= self._newest_bucket:
+                    counters.bucket, counters.cell = bucket, cell
             cell[0] += 1
             cell[slot + 1] += 1
 
@@ -149,6 +192,15 @@ class Telemetry:
         except Exception:
             # An observer must never fail a request; count it so a bug still shows.
             self.observer_errors += 1
+
+    def _graph_cell(self, bucket: int, key: RequestKey) -> list[int]:
+        cells = self._graph.get(bucket)
+        if cells is None:
+            cells = self._new_graph_bucket(bucket)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = [0] * (len(DURATION_BUCKETS_MS) + 2)
+        return cell
 
     def on_mirror_skipped(self, destination_service: str, reason: str) -> None:
         key = (destination_service, reason)
@@ -238,7 +290,7 @@ class Telemetry:
                 print(f"shadowmesh: gauge source {source!r} failed: {exc}", file=sys.stderr)
         return TelemetrySnapshot(
             taken_at=time.time(),
-            requests={key: stats.copy() for key, stats in self._requests.items()},
+            requests={key: counters.stats() for key, counters in self._requests.items()},
             mirror=dict(self._mirror),
             mirror_skipped=dict(self._mirror_skipped),
             graph={
