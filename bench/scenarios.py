@@ -45,19 +45,21 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nginx", "nginx", "none", "nginx reverse proxy, no mirror"),
     Scenario("nginx-mirror", "nginx", "fast", "nginx, mirror to a fast shadow"),
     Scenario("shadowmesh", "shadowmesh", "none", "shadowmesh, no mirror"),
-    Scenario("shadowmesh-mirror", "shadowmesh", "fast", "shadowmesh, 100% mirror"),
-    Scenario("shadowmesh-mirror-pipelined", "shadowmesh", "fast",
-             "shadowmesh, 100% mirror, copies pipelined", args=("--shadow-pipelining",)),
+    Scenario("shadowmesh-mirror", "shadowmesh", "fast",
+             "shadowmesh, 100% mirror (copies pipelined as deep as the shadow allows)"),
+    Scenario("shadowmesh-mirror-pooled", "shadowmesh", "fast",
+             "shadowmesh, 100% mirror, one copy per pooled connection",
+             args=("--no-shadow-pipelining",)),
     Scenario("nginx-slow-shadow", "nginx", "slow", "nginx, mirror to a 200 ms shadow"),
     Scenario("shadowmesh-slow-shadow", "shadowmesh", "slow",
              "shadowmesh, 100% mirror to a 200 ms shadow"),
     Scenario("nginx-dead-shadow", "nginx", "dead", "nginx, mirror to a refused port"),
     Scenario("shadowmesh-dead-shadow", "shadowmesh", "dead",
              "shadowmesh, 100% mirror to a refused port"),
-    Scenario("shadowmesh-pipelined-slow-shadow", "shadowmesh", "slow",
-             "shadowmesh, pipelined copies to a 200 ms shadow", args=("--shadow-pipelining",)),
-    Scenario("shadowmesh-pipelined-dead-shadow", "shadowmesh", "dead",
-             "shadowmesh, pipelined copies to a refused port", args=("--shadow-pipelining",)),
+    Scenario("shadowmesh-pooled-slow-shadow", "shadowmesh", "slow",
+             "shadowmesh, pooled copies to a 200 ms shadow", args=("--no-shadow-pipelining",)),
+    Scenario("shadowmesh-pooled-dead-shadow", "shadowmesh", "dead",
+             "shadowmesh, pooled copies to a refused port", args=("--no-shadow-pipelining",)),
     Scenario("shadowmesh-workers2", "shadowmesh", "none", "shadowmesh --workers 2, no mirror",
              workers=2),
 )
@@ -90,6 +92,7 @@ class Settings:
     path: str
     # after each wrk run: let in-flight shadow copies land before reading the counters
     settle_s: float = 0.5
+    access_log: bool = False  # both proxies log every request to a file in the work dir
 
 
 @dataclass
@@ -169,7 +172,8 @@ class Session:
         if scenario.proxy == "nginx":
             port = free_port()
             workdir = self.supervisor.workdir / scenario.name
-            conf = nginx.proxy_conf(workdir, port, self.backends.primary, shadow)
+            conf = nginx.proxy_conf(workdir, port, self.backends.primary, shadow,
+                                    self._access_log(scenario))
             child = nginx.start_nginx(self.supervisor, self.tools.nginx, scenario.name, conf,
                                       port, self.pinning.proxy_cpus)
             return child, port
@@ -179,8 +183,13 @@ class Session:
         )
         return shadowmesh_server.start_shadowmesh(
             self.supervisor, scenario.name, yaml_text, scenario.workers, self.pinning.proxy_cpus,
-            extra_args=scenario.args,
+            extra_args=scenario.args, access_log=self._access_log(scenario),
         )
+
+    def _access_log(self, scenario: Scenario) -> Path | None:
+        if not self.settings.access_log:
+            return None
+        return self.supervisor.workdir / f"{scenario.name}-access.log"
 
     def measure(self, scenario: Scenario) -> Measurement:
         """Start the scenario's proxy, warm it up, measure one wrk run, stop the proxy."""

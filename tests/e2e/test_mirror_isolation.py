@@ -103,7 +103,7 @@ def compare(m: Mesh) -> None:
 
 
 # copies one per pooled connection, and pipelined on a few
-MODES = pytest.mark.parametrize("args", [(), ("--shadow-pipelining",)],
+MODES = pytest.mark.parametrize("args", [("--no-shadow-pipelining",), ()],
                                 ids=["pooled", "pipelined"])
 
 

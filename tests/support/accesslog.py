@@ -13,7 +13,8 @@ from pathlib import Path
 _LINE = re.compile(
     r'^\[(?P<start>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+) (?P<proto>[^"]+)" '
     r"(?P<status>\d+) (?P<flags>\S+) (?P<details>\S+) \S+ "
-    r'"[^"]*" \d+ \d+ \d+ \S+ "[^"]*" "[^"]*" "(?P<rid>[^"]*)" "(?P<authority>[^"]*)" '
+    r'"[^"]*" \d+ \d+ (?P<duration>\d+) \S+ '
+    r'"[^"]*" "[^"]*" "(?P<rid>[^"]*)" "(?P<authority>[^"]*)" '
     r'"(?P<upstream_host>[^"]*)" (?P<cluster>\S+)'
 )
 
@@ -30,6 +31,7 @@ class AccessEntry:
     upstream_host: str
     cluster: str
     raw: str
+    duration_ms: int = 0
 
     @property
     def flag_set(self) -> set[str]:
@@ -43,7 +45,7 @@ def parse(text: str) -> list[AccessEntry]:
         if m:
             out.append(AccessEntry(m["method"], m["path"], int(m["status"]), m["flags"],
                                    m["details"], m["rid"], m["authority"], m["upstream_host"],
-                                   m["cluster"], raw))
+                                   m["cluster"], raw, int(m["duration"])))
     return out
 
 

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
     from shadowmesh.proxy.tasks import TaskGroup
 
-CAPTURE_LIMIT = 1 << 20  # bytes of a shadow response kept for comparison
-SWEEP_INTERVAL = 0.05  # seconds between checks of the copies' deadlines
+CAPTURE_LIMIT: Final = 1 << 20  # bytes of a shadow response kept for comparison
+SWEEP_INTERVAL: Final = 0.05  # seconds between checks of the copies' deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +241,8 @@ class ShadowExchange(PipelinedCopy):
         self.start_mono = time.monotonic()
         self.start_wall = time.time()
         self.duration_ms = 0.0
+        self.sent_at = 0.0
+        self.service_ms = -1.0  # set by a pipelined connection when the answer is in
         self._conn: UpstreamConnection | None = None
         self._host: HostState | None = None
         self._pipe: PipelinedConnection | None = None
@@ -342,7 +344,9 @@ class ShadowExchange(PipelinedCopy):
         self._finished = True
         self.status = status
         self.flags = flags
-        self.duration_ms = (time.monotonic() - self.start_mono) * 1000
+        # A pipelined copy's own time excludes its wait behind the answers before it.
+        self.duration_ms = (self.service_ms if self._pipe is not None and self.service_ms >= 0
+                            else (time.monotonic() - self.start_mono) * 1000)
         if self._host is not None:
             self._host.active_requests -= 1
             if status:

@@ -6,18 +6,25 @@ on loopback cost about as much as the rest of the proxy's work for a request. He
 queue on a connection and everything queued during one turn of the event loop leaves in one
 write; the shadow's answers come back in order and several arrive in one read.
 
+A copy queued behind others waits for their answers, so a connection whose oldest copy has
+been waiting longer than `STALL_S` (20 ms) takes no more: new copies go to another
+connection, or to the pool. A fast shadow keeps deep pipelines; a slow one gets about one
+copy per connection, as without pipelining, and so takes at least as many copies. What a
+copy records as its duration is its own share: from when the shadow could start on it (it
+had arrived and the answer before it was out) to its answer.
+
 When pipelining is not safe, copies use the ordinary pool (one exchange per connection):
 HEAD copies (their answers carry no body, which the parser must be told per connection),
 and hosts that answered a pipelined copy with `Connection: close` (they handle one request
-per connection; pipelining them would only cost resends). A copy that times out closes its
-connection, and the copies behind it on that connection fail with it (`UC`): answers come
-in order, so none of them could be read past the one that never came.
+per connection; pipelining them would only cost resends). Copies beyond what the pipelines
+take use the pool too. A copy that times out closes its connection, and the copies behind it
+on that connection fail with it (`UC`): answers come in order, so none of them could be read
+past the one that never came.
 
-It is opt-in (`--shadow-pipelining`, annotation `shadowmesh.io/shadow-pipelining`) because
-of what it does to measurements: a copy's recorded duration includes its wait behind the
-copies before it, and one slow answer delays, or times out, the copies behind it. Servers
-answer pipelined requests in order as HTTP/1.1 requires (checked with nginx, and with
-gunicorn's threaded worker, which serves them; its sync worker closes after each answer).
+On by default; `--no-shadow-pipelining` or the annotation `shadowmesh.io/shadow-pipelining:
+"false"` sends every copy on a pooled connection of its own, as Envoy does. Servers answer
+pipelined requests in order as HTTP/1.1 requires (checked with nginx, and with gunicorn's
+threaded worker, which serves them; its sync worker closes after each answer).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import cast
+from typing import Final, cast
 
 import httptools
 
@@ -35,17 +42,28 @@ from shadowmesh.proxy.upstream import UpstreamClient
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
 
-DEPTH = 32  # copies in flight on one connection
-SPREAD_AT = 8  # open another connection when the least busy one carries this many
-MAX_CONNECTIONS = 4  # per shadow host, or the DestinationRule's maxConnections if lower
-CAPACITY = DEPTH * MAX_CONNECTIONS  # copies in flight to one host
+DEPTH: Final = 32  # copies in flight on one connection, at most
+SPREAD_AT: Final = 8  # open another connection when the least busy one carries this many
+MAX_CONNECTIONS: Final = 4  # per shadow host, or the DestinationRule's maxConnections if lower
+CAPACITY: Final = DEPTH * MAX_CONNECTIONS  # copies in flight to one host
+# A connection whose oldest copy has waited this long for its answer takes no more copies:
+# the shadow is slow (or stuck), and a copy queued there would wait behind it. New copies go
+# to another connection or to the pool, so a slow shadow gets about one copy per connection,
+# as without pipelining, while a fast one keeps deep pipelines even when the proxy's own
+# event loop is busy (its turns add a few milliseconds to every answer, far below this).
+STALL_S: Final = 0.02
 
 
 class PipelinedCopy(UpstreamClient):
     """What a copy on a pipelined connection answers to (`ShadowExchange`), on top of
     being a pool client."""
 
-    __slots__ = ()
+    __slots__ = ("sent_at", "service_ms")
+
+    # When its request left on the connection (monotonic seconds), and how long the shadow
+    # took to answer it once it could start on it (ms; set just before `on_response_end`).
+    sent_at: float
+    service_ms: float
 
     def on_response_fields(self, headers: Headers) -> None:
         raise NotImplementedError
@@ -60,6 +78,7 @@ class PipelinedConnection(asyncio.Protocol):
         "_flush_pending",
         "_interim",
         "_keep_alive",
+        "_last_answer",
         "_out",
         "_parser",
         "closed",
@@ -82,6 +101,7 @@ class PipelinedConnection(asyncio.Protocol):
         self._fields: Headers = []
         self._interim = False
         self._keep_alive = True
+        self._last_answer = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self.sent = 0
         self.usable = True  # takes new copies
@@ -93,6 +113,8 @@ class PipelinedConnection(asyncio.Protocol):
         self.inflight.append(copy)
         self.sent += 1
         self._out.append(data)
+        # It leaves at the end of this loop turn, or when the connection opens.
+        copy.sent_at = time.monotonic()
         if self.transport is not None and not self._flush_pending:
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -118,6 +140,9 @@ class PipelinedConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        now = time.monotonic()
+        for copy in self.inflight:
+            copy.sent_at = now
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -167,8 +192,14 @@ class PipelinedConnection(asyncio.Protocol):
             self._interim = False
             return
         if self.inflight:
-            self.last_used = time.monotonic()
-            self.inflight.popleft().on_response_end()
+            self.last_used = now = time.monotonic()
+            copy = self.inflight.popleft()
+            # The shadow could start on this copy when it arrived or when it had answered
+            # the one before, whichever came later: the time from then is its own.
+            began = max(copy.sent_at, self._last_answer)
+            self._last_answer = now
+            copy.service_ms = (now - began) * 1000
+            copy.on_response_end()
         if not self._keep_alive and self.inflight:
             # The server closes after this answer and, having said so, must not have
             # processed the requests behind it (RFC 9112 9.6): send them again, alone.
@@ -205,6 +236,7 @@ class ShadowPipes:
     def accepts(self, host: HostState, method: bytes) -> bool:
         return method != b"HEAD" and host not in self.no_pipelining
 
+
     def send(self, copy: PipelinedCopy, host: HostState, policy: ClusterPolicy,
              data: bytes, capture: bool) -> PipelinedConnection | None:
         """Queue `copy` on a connection to `host`; None when every allowed one is full."""
@@ -216,10 +248,14 @@ class ShadowPipes:
         for conn in conns:
             if not conn.usable:
                 continue
-            if not conn.inflight and now - conn.last_used > policy.idle_timeout:
-                conn.close()  # the server may be closing it too: do not race it
-                continue
-            if best is None or len(conn.inflight) < len(best.inflight):
+            inflight = conn.inflight
+            if not inflight:
+                if now - conn.last_used > policy.idle_timeout:
+                    conn.close()  # the server may be closing it too: do not race it
+                    continue
+            elif now - inflight[0].sent_at > STALL_S:
+                continue  # a slow answer holds it up: do not queue behind it
+            if best is None or len(inflight) < len(best.inflight):
                 best = conn
         limit = min(policy.max_connections, MAX_CONNECTIONS)
         if (best is None or len(best.inflight) >= SPREAD_AT) and len(conns) < limit:

@@ -33,7 +33,7 @@ class ShadowDefaults:
     host_suffix: bool = True
     body_limit: int = 1 << 20
     timeout: float | None = None
-    pipelining: bool = False
+    pipelining: bool = True
 
 
 def _bool(value: str) -> bool:

@@ -46,11 +46,12 @@ def _seconds(value: str, option: str) -> float:
               help="Append '-shadow' to the Host of mirrored copies (Envoy and Istio <= 1.27; "
                    "Istio >= 1.28 does not). Per VirtualService: annotation "
                    "shadowmesh.io/shadow-host-suffix.")
-@click.option("--shadow-pipelining/--no-shadow-pipelining", default=False, show_default=True,
-              help="Pipeline shadow copies (HTTP/1.1) on a few connections per shadow host: "
-                   "far fewer system calls per copy, but a copy's duration then includes "
-                   "its wait behind earlier copies, and one slow answer delays the copies "
-                   "behind it. Per VirtualService: annotation shadowmesh.io/shadow-pipelining.")
+@click.option("--shadow-pipelining/--no-shadow-pipelining", default=True, show_default=True,
+              help="Pipeline shadow copies (HTTP/1.1) on a few connections per shadow host, "
+                   "as deep as the shadow's recent service time allows (a slow shadow gets "
+                   "one copy per connection): far fewer system calls per copy. Off: one copy "
+                   "per pooled connection, as Envoy sends them. Per VirtualService: "
+                   "annotation shadowmesh.io/shadow-pipelining.")
 @click.option("--mirror-body-limit", default=1 << 20, show_default=True, type=int,
               help="Largest request body mirrored, in bytes (Envoy's buffer limit).")
 @click.option("--mirror-timeout", default="10s", show_default=True,
@@ -58,7 +59,8 @@ def _seconds(value: str, option: str) -> float:
 @click.option("--mirror-queue", default=1024, show_default=True, type=int,
               help="Copies waiting for a free slot; beyond it copies are dropped (queue_full).")
 @click.option("--mirror-concurrency", default=32, show_default=True, type=int,
-              help="Copies in flight at once.")
+              help="Copies in flight at once, each on a connection of its own; copies "
+                   "that can be pipelined may fill the pipelines beyond it (128 in flight).")
 @click.option("--drain-timeout", default="10s", show_default=True,
               help="On SIGTERM, how long requests in flight may take to finish.")
 @click.option("--source-workload", default="unknown", show_default=True,
