@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help=f"append the results to bench/{RESULTS_FILE.name}")
     p.add_argument("--results", type=Path, default=RESULTS_FILE, help=argparse.SUPPRESS)
+    p.add_argument("--access-log", action="store_true",
+                   help="both proxies log every request to a file (default: off on both)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--keep-workdir", action="store_true",
                    help="keep the temp dir with configs and server logs, and print its path")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = scenarios.Settings(
         load=wrk.Load(connections=connections, threads=threads, duration_s=duration,
                       host=shadowmesh_server.SERVICE_HOST),
-        warmup_s=warmup, repeat=repeat, path=path,
+        warmup_s=warmup, repeat=repeat, path=path, access_log=args.access_log,
     )
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     for sig in STOP_SIGNALS:
@@ -148,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             load=(f"wrk with {threads} thread(s) and {connections} connections; {duration} s "
                   f"per run after a {warmup} s warm-up; {repeat} run(s) per scenario, "
                   f"interleaved, median reported; GET {path} ({body}) with "
-                  f"`Host: {shadowmesh_server.SERVICE_HOST}`; access logs off on both proxies, "
-                  "`shadowmesh run` defaults otherwise"),
+                  f"`Host: {shadowmesh_server.SERVICE_HOST}`; "
+                  + ("access logs on for both proxies, to a file (nginx: `combined`; "
+                     "shadowmesh: Envoy's default text)" if args.access_log
+                     else "access logs off on both proxies")
+                  + ", `shadowmesh run` defaults otherwise"),
         )
         report.append_results(args.results, report.markdown_section(info, results, computed))
         print(f"\nrecorded in {args.results}")

@@ -83,8 +83,10 @@ def backend_conf(workdir: Path, port: int, body_file: Path) -> str:
     )
 
 
-def proxy_conf(workdir: Path, port: int, primary_port: int, shadow_port: int | None) -> str:
-    """nginx as a keep-alive reverse proxy, with `mirror` to the shadow when one is given."""
+def proxy_conf(workdir: Path, port: int, primary_port: int, shadow_port: int | None,
+               access_log: Path | None = None) -> str:
+    """nginx as a keep-alive reverse proxy, with `mirror` to the shadow when one is given,
+    logging each request (its default `combined` format) to `access_log` when given."""
     upstreams = f"""    upstream primary {{
         server 127.0.0.1:{primary_port};
         keepalive 64;
@@ -111,6 +113,7 @@ def proxy_conf(workdir: Path, port: int, primary_port: int, shadow_port: int | N
         upstreams
         + f"""    server {{
         listen 127.0.0.1:{port} default_server;
+        access_log {access_log if access_log is not None else "off"};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         location / {{

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.processes import Child, Supervisor
 from bench.tools import pin_tree
@@ -53,8 +54,10 @@ def start_shadowmesh(
     cpus: frozenset[int] | None,
     timeout_s: float = 45.0,
     extra_args: Sequence[str] = (),
+    access_log: Path | None = None,
 ) -> tuple[Child, int]:
-    """Start `shadowmesh run` on free loopback ports; returns the child and its listen port."""
+    """Start `shadowmesh run` on free loopback ports; returns the child and its listen port.
+    Access logging goes to `access_log` when given (Envoy's default text format), else off."""
     config = supervisor.workdir / f"{name}.yaml"
     config.write_text(yaml_text)
     argv = [
@@ -62,7 +65,8 @@ def start_shadowmesh(
         "-f", str(config),
         "--listen", "127.0.0.1:0",
         "--admin", "127.0.0.1:0",
-        "--access-log", "off",  # nginx runs with access_log off too
+        # nginx logs (or not) the same way
+        "--access-log", str(access_log) if access_log is not None else "off",
     ]
     if workers != 1:
         argv += ["--workers", str(workers)]

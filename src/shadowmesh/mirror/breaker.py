@@ -8,7 +8,9 @@ failure opens it again for twice as long (up to 60 s), so a dead shadow costs al
 
 from __future__ import annotations
 
-MAX_COOLDOWN = 60.0
+from typing import Final
+
+MAX_COOLDOWN: Final = 60.0
 
 
 class CircuitBreaker:

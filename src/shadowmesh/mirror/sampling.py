@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shadowmesh.routing.rand import randbelow
 from shadowmesh.routing.table import ShadowSettings
@@ -20,7 +20,7 @@ from shadowmesh.routing.table import ShadowSettings
 if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
 
-MILLION = 1_000_000
+MILLION: Final = 1_000_000
 
 
 def percentage_to_ppm(value: float) -> int:

@@ -7,12 +7,13 @@ header operations of the route and of the chosen destination), as Envoy's router
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from shadowmesh.proxy.http11 import Headers
 from shadowmesh.routing.table import ClusterSpec, ShadowSettings
 
-SHADOW_SUFFIX = "-shadow"
-_ALWAYS_REPLACED = frozenset({b"content-length", b"transfer-encoding", b"host"})
+SHADOW_SUFFIX: Final = "-shadow"
+_ALWAYS_REPLACED: Final = frozenset({b"content-length", b"transfer-encoding", b"host"})
 
 
 def shadow_authority(authority: str) -> str:
@@ -33,8 +34,8 @@ def shadow_authority(authority: str) -> str:
 
 # authority -> shadow authority: every copy needs one, and there are few distinct ones
 # (bounded anyway, like the request side's authority cache).
-_SHADOW_AUTHORITIES: dict[str, str] = {}
-_SHADOW_AUTHORITIES_SIZE = 1024
+_SHADOW_AUTHORITIES: Final[dict[str, str]] = {}
+_SHADOW_AUTHORITIES_SIZE: Final = 1024
 
 
 def cached_shadow_authority(authority: str) -> str:

@@ -1,8 +1,10 @@
 """The data plane of one process: the routing table in force, clusters, the mirror
-dispatcher, the observer, and the open client connections."""
+dispatcher, the observer, and the open client connections. Compiled with the request path:
+exchanges read its attributes on every request."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -83,8 +85,6 @@ class DataPlane:
 
     async def drain(self, timeout: float) -> None:
         """Stop keep-alive, let requests in flight finish (up to `timeout`), then cut."""
-        import asyncio
-
         self.draining = True
         for conn in list(self.connections):
             conn.drain()

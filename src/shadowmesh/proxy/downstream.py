@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -20,7 +20,7 @@ from shadowmesh.proxy.request import BadRequest, Request
 if TYPE_CHECKING:
     from shadowmesh.proxy.dataplane import DataPlane
 
-MAX_HEAD_BYTES = 64 * 1024  # Envoy's default max_request_headers_kb is 60
+MAX_HEAD_BYTES: Final = 64 * 1024  # Envoy's default max_request_headers_kb is 60
 
 
 class DownstreamProtocol(asyncio.Protocol):

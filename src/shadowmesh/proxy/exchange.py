@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shadowmesh.mirror.dispatcher import CAPTURE_LIMIT
 from shadowmesh.mirror.sampling import sample_point
@@ -35,12 +35,14 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
 
 # Envoy's local reply body when a try ends without a response
-_RESET_TEXT = b"upstream connect error or disconnect/reset before headers. reset reason: "
+_RESET_TEXT: Final = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
 # The two fields the proxy adds to every exchange, for the common values: formatting bytes
 # with `%` per request costs more than a tuple lookup.
-_ATTEMPT_COUNT = tuple(b"x-envoy-attempt-count: %d\r\n\r\n" % n for n in range(16))
-_SERVICE_TIME = tuple(b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms for ms in range(1000))
+_ATTEMPT_COUNT: Final = tuple(b"x-envoy-attempt-count: %d\r\n\r\n" % n for n in range(16))
+_SERVICE_TIME: Final = tuple(
+    b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms for ms in range(1000)
+)
 
 
 def attempt_count_field(attempts: int) -> bytes:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from shadowmesh.routing.table import HeaderOps
 
 Headers = list[tuple[bytes, bytes]]
 
 # RFC 9110 7.6.1 connection-specific fields, plus framing we always redo ourselves.
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -29,7 +30,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-STATUS_REASONS: dict[int, bytes] = {
+STATUS_REASONS: Final[dict[int, bytes]] = {
     100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created",
     202: b"Accepted", 204: b"No Content", 206: b"Partial Content", 301: b"Moved Permanently",
     302: b"Found", 303: b"See Other", 304: b"Not Modified", 307: b"Temporary Redirect",
@@ -54,7 +55,7 @@ def connection_tokens(headers: Headers) -> set[bytes]:
     return tokens
 
 
-_REQUEST_DROP = HOP_BY_HOP | {b"host", b"x-forwarded-for"}
+_REQUEST_DROP: Final = HOP_BY_HOP | {b"host", b"x-forwarded-for"}
 
 
 def forwardable_request_headers(headers: Headers, keep_upgrade: bool) -> Headers:
@@ -123,11 +124,11 @@ def head_fields(raw_head: bytes) -> Headers:
 # The fields that decide whether a response head can pass through unchanged, found in one
 # scan of the lower-cased head. `Connection: keep-alive` is its own alternative (tried
 # before the plain name), so the value check is part of the same scan.
-_FRAMING_FIELDS = re.compile(
+_FRAMING_FIELDS: Final = re.compile(
     rb"\r\n(content-length:|connection:[ \t]*keep-alive[ \t]*(?=\r)|connection:|transfer-encoding:"
     rb"|keep-alive:|upgrade:|te:|trailer:|proxy-connection:)"
 )
-_CONTENT_LENGTH = b"content-length:"
+_CONTENT_LENGTH: Final = b"content-length:"
 
 
 def passthrough_head(raw: bytes) -> bool:
@@ -192,7 +193,7 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
 
 
 def body_forbidden(status: int, method: bytes) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Final
 
 import httptools
 
@@ -22,7 +22,7 @@ class BadRequest(Exception):
 
 # The last three hex digits of every id, formatted once: formatting an int per request
 # (`f"{n:012x}"` goes through `str.format`) cost more than the rest of the id.
-_HEX3 = tuple(f"{i:03x}" for i in range(4096))
+_HEX3: Final = tuple(f"{i:03x}" for i in range(4096))
 
 
 class RequestIds:
@@ -60,7 +60,7 @@ class RequestIds:
         return self._head + _HEX3[low]
 
 
-_ids = RequestIds()
+_ids: Final = RequestIds()
 # A forked child must not repeat its parent's ids.
 os.register_at_fork(after_in_child=_ids.reseed)
 
@@ -71,8 +71,8 @@ def new_request_id() -> str:
 
 # Clients send the same few authorities over and over: parse each once (bounded, so a
 # client cycling through names cannot grow it without limit).
-_AUTHORITY_CACHE: dict[str, tuple[str, int | None]] = {}
-_AUTHORITY_CACHE_SIZE = 1024
+_AUTHORITY_CACHE: Final[dict[str, tuple[str, int | None]]] = {}
+_AUTHORITY_CACHE_SIZE: Final = 1024
 
 
 def parse_authority(authority: str) -> tuple[str, int | None]:

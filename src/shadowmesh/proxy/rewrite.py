@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from shadowmesh.routing.balancer import HashKeySpec
 from shadowmesh.routing.matchers import MatchBlock
@@ -12,7 +12,7 @@ from shadowmesh.routing.table import Redirect, Rewrite
 if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 def _matched_prefix(matched: MatchBlock | bool | None) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import cast
+from typing import Final, cast
 
 import httptools
 
@@ -24,8 +24,8 @@ from shadowmesh.routing.table import ClusterPolicy
 # response parsing states
 _IDLE, _IN_HEAD, _INTERIM, _IN_BODY, _HEAD_DONE, _UPGRADED = range(6)
 
-HIGH_WATER = 256 * 1024
-LOW_WATER = 64 * 1024
+HIGH_WATER: Final = 256 * 1024
+LOW_WATER: Final = 64 * 1024
 
 
 class UpstreamClient:

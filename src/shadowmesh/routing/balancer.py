@@ -12,7 +12,6 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
-from typing import Protocol
 
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.rand import randbelow
@@ -29,27 +28,31 @@ class HashKeySpec:
     ring_size: int = 1024
 
 
-class Balancer(Protocol):
-    def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState: ...
+class Balancer:
+    """A load-balancing policy. A base class rather than a Protocol: compiled, the per-request
+    `pick` is then a call through the method table."""
+
+    def pick(self, hosts: list[HostState], hash_key: str | None) -> HostState:
+        raise NotImplementedError
 
 
-class RoundRobin:
+class RoundRobin(Balancer):
     def __init__(self) -> None:
         self._next = count()
 
-    def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
+    def pick(self, hosts: list[HostState], hash_key: str | None) -> HostState:
         return hosts[next(self._next) % len(hosts)]
 
 
-class RandomPick:
-    def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
+class RandomPick(Balancer):
+    def pick(self, hosts: list[HostState], hash_key: str | None) -> HostState:
         return hosts[randbelow(len(hosts))]
 
 
-class LeastRequest:
+class LeastRequest(Balancer):
     """Envoy's P2C: two random hosts, the one with fewer active requests wins."""
 
-    def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
+    def pick(self, hosts: list[HostState], hash_key: str | None) -> HostState:
         n = len(hosts)
         if n == 1:
             return hosts[0]
@@ -65,7 +68,7 @@ def _hash64(data: str) -> int:
     return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big")
 
 
-class RingHash:
+class RingHash(Balancer):
     """Consistent hashing on a ring of virtual nodes (Envoy's ring_hash; maglev maps here too).
 
     The ring is rebuilt only when the set of eligible hosts changes, so ejecting a host moves
@@ -89,7 +92,7 @@ class RingHash:
         self._owners = [owner for _, owner in ring]
         self._ring_for = tuple(id(h) for h in hosts)
 
-    def pick(self, hosts: Sequence[HostState], hash_key: str | None) -> HostState:
+    def pick(self, hosts: list[HostState], hash_key: str | None) -> HostState:
         if hash_key is None:
             return hosts[randbelow(len(hosts))]
         if tuple(id(h) for h in hosts) != self._ring_for:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import unquote_plus
 
 import re2
@@ -35,7 +35,7 @@ class StringMatchLike(Protocol):
     def regex(self) -> str | None: ...
 
 
-_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS: Final = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
@@ -84,7 +84,7 @@ class RequestView:
         scheme: str,
         authority: str,  # the Host header as sent, with the port
         port: int,  # the service port the request addressed
-        headers: Mapping[str, str],  # lower-case names, repeated values joined with ","
+        headers: dict[str, str],  # lower-case names, repeated values joined with ","
     ) -> None:
         self.method = method
         self.path = path
@@ -169,7 +169,7 @@ class _Presence:
     regex: str | None = None
 
 
-_PRESENT = _Presence()
+_PRESENT: Final = _Presence()
 
 
 def _is_empty(sm: StringMatchLike) -> bool:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from shadowmesh.routing.hosts import HostState
 
-MAX_EJECTION_TIME = 300.0  # Envoy's default max_ejection_time
+MAX_EJECTION_TIME: Final = 300.0  # Envoy's default max_ejection_time
 
 
 @dataclass(frozen=True, slots=True)
