@@ -35,6 +35,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.mirror.sampling",
     "shadowmesh.mirror.breaker",
     "shadowmesh.telemetry.record",
+    "shadowmesh.telemetry.accesslog",
     "shadowmesh.telemetry.observer",
 )
 
