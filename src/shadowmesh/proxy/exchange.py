@@ -481,15 +481,11 @@ class Exchange(UpstreamClient):
         assert cluster is not None and route is not None
         if host is not None:
             cluster.report(host, status)
-        if (
-            route.retry.retriable_status(status)
-            and self._retries_left > 0
-            and self._replayable
-            and route.fault is None
-        ):
+        retriable = route.retry.retriable_status(status)
+        if retriable and self._retries_left > 0 and self._replayable and route.fault is None:
             self._retry_or_fail(status, "-", b"", "via_upstream", True)
             return
-        if route.retry.retriable_status(status) and self.attempts > 1:
+        if retriable and self.attempts > 1:
             self._add_flag("URX")
         self._upstream_time = (time.monotonic() - self.req.start) * 1000
         if self._attempt_timer is not None:

@@ -164,6 +164,9 @@ class UpstreamConnection(asyncio.Protocol):
         client.cork()
         state = self._state
         if state == _IDLE:
+            # A response begins (there is no `on_message_begin` callback: one Python call
+            # fewer per response).
+            self._state = _IN_HEAD
             self._head_parts = [data]
             self._head_start = 0
         elif state in (_IN_HEAD, _INTERIM):
@@ -217,8 +220,6 @@ class UpstreamConnection(asyncio.Protocol):
             client.on_upstream_lost(self._reason)
 
     # -- httptools callbacks --------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._state = _IN_HEAD
 
     # No on_header: fields are not split out while parsing (see http11.head_fields).
 
