@@ -19,6 +19,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.proxy.exchange",
     "shadowmesh.proxy.http11",
     "shadowmesh.proxy.local_reply",
+    "shadowmesh.proxy.memo",
     "shadowmesh.proxy.rewrite",
     "shadowmesh.proxy.cors",
     "shadowmesh.proxy.upstream",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from shadowmesh.proxy.http11 import Headers
+from shadowmesh.proxy.memo import StrMemo
 from shadowmesh.routing.table import ClusterSpec, ShadowSettings
 
 SHADOW_SUFFIX: Final = "-shadow"
@@ -32,20 +33,8 @@ def shadow_authority(authority: str) -> str:
     return authority + SHADOW_SUFFIX
 
 
-# authority -> shadow authority: every copy needs one, and there are few distinct ones
-# (bounded anyway, like the request side's authority cache).
-_SHADOW_AUTHORITIES: Final[dict[str, str]] = {}
-_SHADOW_AUTHORITIES_SIZE: Final = 1024
-
-
-def cached_shadow_authority(authority: str) -> str:
-    shadow = _SHADOW_AUTHORITIES.get(authority)
-    if shadow is None:
-        shadow = shadow_authority(authority)
-        if len(_SHADOW_AUTHORITIES) >= _SHADOW_AUTHORITIES_SIZE:
-            _SHADOW_AUTHORITIES.clear()
-        _SHADOW_AUTHORITIES[authority] = shadow
-    return shadow
+# authority -> shadow authority: every copy needs one, and there are few distinct ones.
+_SHADOW_AUTHORITIES: Final = StrMemo(shadow_authority)
 
 
 @dataclass(slots=True, init=False)  # __init__ written out: compiled, it is a C call
@@ -100,7 +89,7 @@ def build_copy(
     if settings.host_rewrite:
         authority = settings.host_rewrite
     elif settings.host_suffix:
-        authority = cached_shadow_authority(authority)
+        authority = _SHADOW_AUTHORITIES.get(authority)
     correlation = settings.correlation_header.encode("latin-1")
     replaced: frozenset[bytes] | None = None
     if settings.remove_headers or settings.set_headers:

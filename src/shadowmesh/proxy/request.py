@@ -9,6 +9,7 @@ from typing import Any, Final
 import httptools
 
 from shadowmesh.proxy.http11 import Headers
+from shadowmesh.proxy.memo import StrMemo
 
 
 class BadRequest(Exception):
@@ -69,23 +70,6 @@ def new_request_id() -> str:
     return _ids.new()
 
 
-# Clients send the same few authorities over and over: parse each once (bounded, so a
-# client cycling through names cannot grow it without limit).
-_AUTHORITY_CACHE: Final[dict[str, tuple[str, int | None]]] = {}
-_AUTHORITY_CACHE_SIZE: Final = 1024
-
-
-def parse_authority(authority: str) -> tuple[str, int | None]:
-    """`split_authority`, remembered."""
-    parsed = _AUTHORITY_CACHE.get(authority)
-    if parsed is None:
-        parsed = split_authority(authority)
-        if len(_AUTHORITY_CACHE) >= _AUTHORITY_CACHE_SIZE:
-            _AUTHORITY_CACHE.clear()
-        _AUTHORITY_CACHE[authority] = parsed
-    return parsed
-
-
 def split_authority(authority: str) -> tuple[str, int | None]:
     """`Host` value -> (lower-case host without port, port or None). Handles `[v6]:port`."""
     if authority.startswith("["):
@@ -98,6 +82,10 @@ def split_authority(authority: str) -> tuple[str, int | None]:
     if port and not port.isdigit():
         raise BadRequest(400, "invalid port in authority")
     return host.lower(), int(port) if port else None
+
+
+# Clients send the same few authorities over and over: parse each once.
+_AUTHORITIES: Final = StrMemo(split_authority)
 
 
 class Request:
@@ -182,7 +170,7 @@ class Request:
         if not authority:
             raise BadRequest(400, "missing host header")
         self.authority = authority
-        self.host, self.port = parse_authority(authority)
+        self.host, self.port = _AUTHORITIES.get(authority)
         self.path = path.decode("latin-1")
         self.query = raw_query.decode("latin-1")
         te = hmap.get("transfer-encoding")
