@@ -25,23 +25,34 @@ from shadowmesh.telemetry.record import RequestRecord
 
 DASH: Final = "-"
 
-# Formatting the seconds part of a timestamp is the slow bit; consecutive records mostly share
-# the same second, so remember the last one.
-_last_second: int = -1
-_last_prefix: str = ""
+class _SecondPrefix:
+    """The formatted seconds of the last timestamp: consecutive records mostly share the
+    same second, and formatting it is the slow part. A compiled class, so the two fields
+    are struct slots rather than module globals looked up by name per line."""
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+
+_LAST: Final = _SecondPrefix()
 # ".000Z" ... ".999Z", formatted once (a format spec per line cost more than the line's rest)
 _MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def format_start_time(epoch: float) -> str:
     """`2026-11-21T19:40:01.123Z`: UTC with milliseconds, like Envoy's %START_TIME%."""
-    global _last_second, _last_prefix
     # Round to whole milliseconds first: epoch floats like 1.123 are really 1.12299999...
-    second, millis = divmod(round(epoch * 1000), 1000)
-    if second != _last_second:
-        _last_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = second
-    return _last_prefix + _MILLIS[millis]
+    # (integer arithmetic from here: epoch milliseconds fit a machine word)
+    millis = int(epoch * 1000.0 + 0.5)
+    second = millis // 1000
+    last = _LAST
+    if second != last.second:
+        last.prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        last.second = second
+    return last.prefix + _MILLIS[millis - second * 1000]
 
 
 def _or_dash(value: str | None) -> str:

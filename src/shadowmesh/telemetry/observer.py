@@ -73,7 +73,9 @@ def size_slot(n: int) -> int:
     """`bisect_left(SIZE_BUCKETS_BYTES, n)` for a byte count (see `duration_slot`)."""
     if n <= 1000:
         return 0 if n <= 1 else (1 if n <= 10 else (2 if n <= 100 else 3))
-    return bisect_left(SIZE_BUCKETS_BYTES, n)
+    if n <= 10_000_000:
+        return 4 if n <= 10_000 else (5 if n <= 100_000 else (6 if n <= 1_000_000 else 7))
+    return len(SIZE_BUCKETS_BYTES)
 
 
 class _Counters:
@@ -99,6 +101,33 @@ class _Counters:
         return RequestStats(self.count, list(self.duration), self.duration_sum,
                             list(self.request_bytes), float(self.request_bytes_sum),
                             list(self.response_bytes), float(self.response_bytes_sum))
+
+
+class _RecentLines:
+    """The newest LOG_RING_SIZE lines of one workload, kept as the batches they were
+    formatted in: one append per batch instead of one tuple per line (made, and later
+    freed, per request), flattened only when someone reads them."""
+
+    __slots__ = ("batches", "count")
+
+    def __init__(self) -> None:
+        self.batches: deque[tuple[float, list[str]]] = deque()
+        self.count = 0
+
+    def __len__(self) -> int:
+        return min(self.count, LOG_RING_SIZE)
+
+    def add(self, at: float, lines: list[str]) -> None:
+        batches = self.batches
+        batches.append((at, lines))
+        self.count += len(lines)
+        # drop whole batches while the rest still holds a full ring
+        while self.count - len(batches[0][1]) >= LOG_RING_SIZE:
+            self.count -= len(batches.popleft()[1])
+
+    def entries(self) -> list[LogEntry]:
+        out = [(at, line) for at, lines in self.batches for line in lines]
+        return out[-LOG_RING_SIZE:]
 
 
 class Telemetry(Observer):
@@ -134,7 +163,7 @@ class Telemetry(Observer):
         self._max_buckets = max(1, int(graph_window_seconds // graph_bucket_seconds))
         self._graph: dict[int, dict[RequestKey, list[int]]] = {}
         self._newest_bucket = -1
-        self._logs: dict[str, deque[LogEntry]] = {}
+        self._logs: dict[str, _RecentLines] = {}
         self._gauge_sources: list[GaugeSource] = []
         self.observer_errors = 0
 
@@ -253,7 +282,6 @@ class Telemetry(Observer):
         pending, self._pending = self._pending, []
         if not pending:
             return
-        now = time.time()
         batch: Batch = {}
         fmt = self._format
         for record in pending:
@@ -263,15 +291,18 @@ class Telemetry(Observer):
                 self.observer_errors += 1
                 continue
             workload = record.destination_workload
-            ring = self._logs.get(workload)
-            if ring is None:
-                ring = self._logs[workload] = deque(maxlen=LOG_RING_SIZE)
-            ring.append((now, line))
             lines = batch.get(workload)
             if lines is None:
                 batch[workload] = [line]
             else:
                 lines.append(line)
+        now = time.time()
+        logs = self._logs
+        for workload, lines in batch.items():
+            ring = logs.get(workload)
+            if ring is None:
+                ring = logs[workload] = _RecentLines()
+            ring.add(now, lines)  # shared with the sink's batch: neither changes the lists
         if self._sink is not None:
             self._sink.write(batch)
 
@@ -299,7 +330,7 @@ class Telemetry(Observer):
                 for bucket, cells in self._graph.items()
             },
             graph_bucket_seconds=self._bucket_s,
-            logs={workload: list(ring) for workload, ring in self._logs.items()},
+            logs={workload: ring.entries() for workload, ring in self._logs.items()},
             gauges=gauges,
             access_log_dropped=self._sink.dropped if self._sink is not None else 0,
         )
