@@ -42,6 +42,15 @@ OK = b"HTTP/1.1 200 OK\r\n"
          True),
         (OK + b"X-Content-Length: 5\r\n\r\n", False),
         (b"HTTP/1.1 200 OK\nContent-Length: 5\n\n", False),  # bare LF: take the slow path
+        # one bare LF hides the next field from a CRLF-only scan: take the slow path too
+        (OK + b"Content-Length: 5\nTransfer-Encoding: chunked\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\n", False),  # not a whole head
+        (OK + b"Content-Type: text/plain\r\nContent-Length: 5\r\nCache-Control: no\r\n\r\n",
+         True),
+        (OK + b"Content-Length: 5\r\nTRANSFER-ENCODING: chunked\r\n\r\n", False),
+        (OK + b"Content-Length: 5\r\nconnection:  keep-alive\t\r\n\r\n", True),
+        (OK + b"Content-Length: 5\r\nConnection: upgrade\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\n\r\n", False),
     ],
 )
 def test_passthrough_head(head: bytes, passable: bool) -> None:

@@ -7,7 +7,6 @@ case on the wire (HTTP/1.1 peers sometimes care) and are compared lower-cased.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -121,36 +120,67 @@ def head_fields(raw_head: bytes) -> Headers:
     return out
 
 
-# The fields that decide whether a response head can pass through unchanged, found in one
-# scan of the lower-cased head. `Connection: keep-alive` is its own alternative (tried
-# before the plain name), so the value check is part of the same scan.
-_FRAMING_FIELDS: Final = re.compile(
-    rb"\r\n(content-length:|connection:[ \t]*keep-alive[ \t]*(?=\r)|connection:|transfer-encoding:"
-    rb"|keep-alive:|upgrade:|te:|trailer:|proxy-connection:)"
-)
-_CONTENT_LENGTH: Final = b"content-length:"
+_CR: Final = 13
+_COLON: Final = 58
+_KEEP_ALIVE_LINE: Final = b"Connection: keep-alive\r"
+
+
+def _is_field(line: bytes, size: int, canonical: bytes) -> bool:
+    """Is `line` a field named like `canonical` ("Name:"), in any letter case? The colon is
+    checked first (cheap, and most lines fail it); the usual spelling is a prefix compare;
+    only an unusual spelling pays for lower-casing."""
+    k = len(canonical) - 1
+    if size <= k or line[k] != _COLON:
+        return False
+    return line.startswith(canonical) or line[:k].lower() == canonical[:k].lower()
 
 
 def passthrough_head(raw: bytes) -> bool:
     """Can this upstream response head go downstream byte for byte? Only an HTTP/1.1 head
-    framed by one Content-Length, with no hop-by-hop field but one `Connection: keep-alive`.
+    with CRLF line ends, framed by one Content-Length, with no hop-by-hop field but one
+    `Connection: keep-alive`.
 
-    One regex scan in C: eight substring searches cost twice as much, and a pass over the
-    fields in Python more still."""
+    Runs once per response, so it is written for the compiled build: one split in C, then a
+    few integer compares per line; a field name is only compared when a colon sits right
+    after its length. (A regex over the lower-cased head cost four times as much: the
+    engine steps through every byte, and lower-casing copies the head.)"""
     if not raw.startswith(b"HTTP/1.1 "):
         return False
-    found: list[bytes] = _FRAMING_FIELDS.findall(raw.lower())
-    if len(found) == 1:
-        return found[0] == _CONTENT_LENGTH
-    if len(found) == 2:
-        a, b = found
-        if a == _CONTENT_LENGTH:
-            a = b
-        elif b != _CONTENT_LENGTH:
+    lines = raw.split(b"\n")
+    n = len(lines)
+    # [status line, fields..., b"\r", b""]: ends with the empty line
+    if n < 3 or lines[n - 1] or lines[n - 2] != b"\r":
+        return False
+    content_lengths = 0
+    keep_alives = 0
+    for i in range(n - 2):
+        line = lines[i]
+        size = len(line)
+        if size < 2 or line[size - 1] != _CR:
+            return False  # a bare LF line end: leave it to the re-framing path
+        if i == 0:
+            continue
+        first = line[0] | 0x20  # lower-case ASCII letter
+        if first == 99:  # c
+            if _is_field(line, size, b"Content-Length:"):
+                content_lengths += 1
+            elif _is_field(line, size, b"Connection:"):
+                if line != _KEEP_ALIVE_LINE and line[11:].strip(b" \t\r").lower() != b"keep-alive":
+                    return False
+                keep_alives += 1
+        elif first == 116:  # t
+            if (_is_field(line, size, b"Transfer-Encoding:") or _is_field(line, size, b"TE:")
+                    or _is_field(line, size, b"Trailer:")):
+                return False
+        elif first == 107:  # k
+            if _is_field(line, size, b"Keep-Alive:"):
+                return False
+        elif first == 117:  # u
+            if _is_field(line, size, b"Upgrade:"):
+                return False
+        elif first == 112 and _is_field(line, size, b"Proxy-Connection:"):  # p
             return False
-        # the other one must be the keep-alive alternative, not the plain `connection:`
-        return len(a) > 11 and a.startswith(b"connection:")
-    return False
+    return content_lengths == 1 and keep_alives <= 1
 
 
 def set_header(headers: Headers, name: bytes, value: bytes) -> None:
