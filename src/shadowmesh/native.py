@@ -14,6 +14,7 @@ from pathlib import Path
 # listen -> route -> forward | mirror -> observe: everything a request touches.
 REQUEST_PATH_MODULES = (
     "shadowmesh.proxy.dataplane",
+    "shadowmesh.proxy.clock",
     "shadowmesh.proxy.downstream",
     "shadowmesh.proxy.request",
     "shadowmesh.proxy.exchange",

@@ -11,7 +11,6 @@ Copies are fire-and-forget and never retried, as in Envoy.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -21,6 +20,7 @@ from shadowmesh.mirror.hooks import CaptureHook
 from shadowmesh.mirror.pipeline import CAPACITY as PIPELINE_CAPACITY
 from shadowmesh.mirror.pipeline import PipelinedConnection, PipelinedCopy, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
+from shadowmesh.proxy.clock import monotonic, wall_time
 from shadowmesh.proxy.clusters import ClusterManager
 from shadowmesh.proxy.http11 import Headers, head_fields
 from shadowmesh.proxy.upstream import UpstreamConnection
@@ -78,7 +78,7 @@ class MirrorDispatcher:
         return len(self._inflight)
 
     def breaker_states(self) -> dict[str, str]:
-        return {name: b.state(time.monotonic()) for name, b in self._breakers.items()}
+        return {name: b.state(monotonic()) for name, b in self._breakers.items()}
 
     # -- from the primary exchange ------------------------------------------------------
     def prepare(self, route: Route, req: Request, target: bytes, headers: Headers,
@@ -118,7 +118,7 @@ class MirrorDispatcher:
 
     def _refusal(self, cluster_name: str, pipelined: bool) -> str | None:
         breaker = self._breakers.get(cluster_name)
-        if breaker is not None and breaker.is_open(time.monotonic()):
+        if breaker is not None and breaker.is_open(monotonic()):
             return "circuit_open"
         if (len(self._inflight) >= self._limit(pipelined)
                 and len(self._queue) >= self.limits.queue_size):
@@ -145,7 +145,7 @@ class MirrorDispatcher:
         return breaker
 
     def _submit(self, copy: ShadowCopy, body: bytes) -> None:
-        if not self._breaker(copy.cluster.name).allow(time.monotonic()):
+        if not self._breaker(copy.cluster.name).allow(monotonic()):
             self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
             return
         if len(self._inflight) < self._limit(copy.settings.pipelining):
@@ -154,7 +154,7 @@ class MirrorDispatcher:
             len(self._queue) < self.limits.queue_size
             and self._queued_bytes + len(body) <= self.limits.queue_bytes
         ):
-            self._queue.append((copy, body, time.monotonic()))
+            self._queue.append((copy, body, monotonic()))
             self._queued_bytes += len(body)
         else:
             self.observer.on_mirror_skipped(copy.cluster.service, "queue_full")
@@ -170,7 +170,7 @@ class MirrorDispatcher:
         """Time out copies past their deadline. One timer for all copies in flight instead of
         one per copy: copies are many, and their timeouts need no sub-50 ms precision."""
         self._sweeper = None
-        now = time.monotonic()
+        now = monotonic()
         for exchange in [e for e in self._inflight if e.deadline <= now]:
             exchange.time_out()
         if self._inflight:
@@ -182,14 +182,14 @@ class MirrorDispatcher:
         if ok:
             breaker.success()
         else:
-            breaker.failure(time.monotonic())
+            breaker.failure(monotonic())
         self.observer.on_request(exchange.record())
         if self.capture is not None and exchange.status:
             self.capture.shadow_response(exchange.copy, exchange.status,
                                          exchange.response_headers,
                                          b"".join(exchange.response_body),
                                          exchange.duration_ms)
-        now = time.monotonic()
+        now = monotonic()
         while self._queue and len(self._inflight) < self._limit(
                 self._queue[0][0].settings.pipelining):
             copy, body, queued_at = self._queue.popleft()
@@ -238,8 +238,8 @@ class ShadowExchange(PipelinedCopy):
         self.response_body: list[bytes] = []
         self._captured = 0
         self.bytes_sent = 0
-        self.start_mono = time.monotonic()
-        self.start_wall = time.time()
+        self.start_mono = monotonic()
+        self.start_wall = wall_time()
         self.duration_ms = 0.0
         self.sent_at = 0.0
         self.service_ms = -1.0  # set by a pipelined connection when the answer is in
@@ -346,7 +346,7 @@ class ShadowExchange(PipelinedCopy):
         self.flags = flags
         # A pipelined copy's own time excludes its wait behind the answers before it.
         self.duration_ms = (self.service_ms if self._pipe is not None and self.service_ms >= 0
-                            else (time.monotonic() - self.start_mono) * 1000)
+                            else (monotonic() - self.start_mono) * 1000)
         if self._host is not None:
             self._host.active_requests -= 1
             if status:

@@ -30,12 +30,12 @@ threaded worker, which serves them; its sync worker closes after each answer).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import Final, cast
 
 import httptools
 
+from shadowmesh.proxy.clock import monotonic
 from shadowmesh.proxy.http11 import Headers
 from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.proxy.upstream import UpstreamClient
@@ -106,7 +106,7 @@ class PipelinedConnection(asyncio.Protocol):
         self.sent = 0
         self.usable = True  # takes new copies
         self.closed = False
-        self.last_used = time.monotonic()
+        self.last_used = monotonic()
 
     # -- from ShadowPipes ---------------------------------------------------------------
     def send(self, copy: PipelinedCopy, data: bytes) -> None:
@@ -114,7 +114,7 @@ class PipelinedConnection(asyncio.Protocol):
         self.sent += 1
         self._out.append(data)
         # It leaves at the end of this loop turn, or when the connection opens.
-        copy.sent_at = time.monotonic()
+        copy.sent_at = monotonic()
         if self.transport is not None and not self._flush_pending:
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -140,7 +140,7 @@ class PipelinedConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        now = time.monotonic()
+        now = monotonic()
         for copy in self.inflight:
             copy.sent_at = now
         self._flush()
@@ -192,7 +192,7 @@ class PipelinedConnection(asyncio.Protocol):
             self._interim = False
             return
         if self.inflight:
-            self.last_used = now = time.monotonic()
+            self.last_used = now = monotonic()
             copy = self.inflight.popleft()
             # The shadow could start on this copy when it arrived or when it had answered
             # the one before, whichever came later: the time from then is its own.
@@ -244,7 +244,7 @@ class ShadowPipes:
         if conns is None:
             conns = self._conns[host] = []
         best: PipelinedConnection | None = None
-        now = time.monotonic()
+        now = monotonic()
         for conn in conns:
             if not conn.usable:
                 continue

@@ -7,9 +7,9 @@ reload leaves the cluster and its endpoints in place, so a reload drops nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 
+from shadowmesh.proxy.clock import monotonic
 from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.proxy.upstream import ClusterPool
 from shadowmesh.routing.balancer import Balancer, make_balancer
@@ -56,7 +56,7 @@ class Cluster:
             return None
         outlier = self.spec.policy.outlier
         if outlier is not None:
-            hosts = healthy(outlier, hosts, time.monotonic())
+            hosts = healthy(outlier, hosts, monotonic())
         if exclude and len(hosts) > 1:
             # Istio's retries skip hosts already tried, when another one is available.
             remaining = [h for h in hosts if h not in exclude]
@@ -70,7 +70,7 @@ class Cluster:
         """Feed outlier detection with a try's result (None = connect failure or reset)."""
         outlier = self.spec.policy.outlier
         if outlier is not None:
-            record_result(outlier, host, self.hosts, status, time.monotonic())
+            record_result(outlier, host, self.hosts, status, monotonic())
 
 
 class ClusterManager:

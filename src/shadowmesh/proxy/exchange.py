@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import TYPE_CHECKING, Final
 
 from shadowmesh.mirror.dispatcher import CAPTURE_LIMIT
 from shadowmesh.mirror.sampling import sample_point
 from shadowmesh.proxy import http11
+from shadowmesh.proxy.clock import monotonic
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
 from shadowmesh.proxy.http11 import LAST_CHUNK, Headers, apply_header_ops, chunk
 from shadowmesh.proxy.local_reply import local_reply_bytes
@@ -60,7 +60,10 @@ def service_time_field(ms: int) -> bytes:
 
 
 # downstream response framing
-_LENGTH, _CHUNKED, _CLOSE, _NONE = range(4)
+_LENGTH: Final = 0
+_CHUNKED: Final = 1
+_CLOSE: Final = 2
+_NONE: Final = 3
 
 
 class Exchange(UpstreamClient):
@@ -487,7 +490,7 @@ class Exchange(UpstreamClient):
             return
         if retriable and self.attempts > 1:
             self._add_flag("URX")
-        self._upstream_time = (time.monotonic() - self.req.start) * 1000
+        self._upstream_time = (monotonic() - self.req.start) * 1000
         if self._attempt_timer is not None:
             self._attempt_timer.cancel()
             self._attempt_timer = None
@@ -584,7 +587,7 @@ class Exchange(UpstreamClient):
                 body = b"".join(self._capture)[:CAPTURE_LIMIT]
                 hook.primary_response(self.req.request_id, status,
                                       http11.head_fields(raw_head), body,
-                                      (time.monotonic() - self.req.start) * 1000)
+                                      (monotonic() - self.req.start) * 1000)
         reusable = self._request_done and not self._tunnel
         # If the server answered before reading the whole request, the connection
         # is mid-request: it cannot be reused.
@@ -719,7 +722,7 @@ class Exchange(UpstreamClient):
         hmap = req.hmap
         return RequestRecord(
             start_time=req.start_wall,
-            duration_ms=(time.monotonic() - req.start) * 1000,
+            duration_ms=(monotonic() - req.start) * 1000,
             upstream_service_time_ms=self._upstream_time,
             method=req.method_str,
             path=req.target.decode("latin-1"),

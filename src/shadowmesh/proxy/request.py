@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Final
 
 import httptools
 
+from shadowmesh.proxy.clock import monotonic, wall_time
 from shadowmesh.proxy.http11 import Headers
 from shadowmesh.proxy.memo import StrMemo
 
@@ -126,8 +126,8 @@ class Request:
         remote: str,
         remote_ip: str,
     ) -> None:
-        self.start = time.monotonic()
-        self.start_wall = time.time()
+        self.start = monotonic()
+        self.start_wall = wall_time()
         self.method = method
         self.method_str = method.decode("latin-1")
         self.headers = headers

@@ -11,18 +11,24 @@ at once (503, flag UO).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import Final, cast
 
 import httptools
 
+from shadowmesh.proxy.clock import monotonic
 from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
 
 # response parsing states
-_IDLE, _IN_HEAD, _INTERIM, _IN_BODY, _HEAD_DONE, _UPGRADED = range(6)
+# (Final: compiled, each use is a constant, not a module-dict lookup)
+_IDLE: Final = 0
+_IN_HEAD: Final = 1
+_INTERIM: Final = 2
+_IN_BODY: Final = 3
+_HEAD_DONE: Final = 4
+_UPGRADED: Final = 5
 
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
@@ -105,7 +111,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_start = 0
         self._body_forbidden = False
         self.requests = 0
-        self.created = time.monotonic()
+        self.created = monotonic()
         self.last_used = self.created
         self.closed = False
         self.upgraded = False
@@ -268,7 +274,7 @@ class UpstreamConnection(asyncio.Protocol):
         client = self.client
         self.client = None
         self._state = _IDLE
-        self.last_used = time.monotonic()
+        self.last_used = monotonic()
         if client is not None:
             client.on_response_end()
 
@@ -303,7 +309,7 @@ class ClusterPool:
     def acquire(self, client: UpstreamClient, host: HostState) -> None:
         """Give `client` a connection to `host` now, later, or tell it there is none."""
         idle = self._idle.get(host)
-        now = time.monotonic()
+        now = monotonic()
         while idle:
             conn = idle.pop()
             if conn.closed or now - conn.last_used > self.policy.idle_timeout:
@@ -337,7 +343,7 @@ class ClusterPool:
             or not conn.keep_alive
             or conn.closed
             or (limit and conn.requests >= limit)
-            or (duration is not None and time.monotonic() - conn.created > duration)
+            or (duration is not None and monotonic() - conn.created > duration)
         ):
             self._drop(conn)
             conn.close()
