@@ -56,6 +56,11 @@ def _line_chunks(data: bytes, limit: int) -> list[bytes]:
     return chunks
 
 
+def _text(lines: list[str]) -> str:
+    """The lines, each ending in a newline, in one copy (`join(...) + "\\n"` makes two)."""
+    return "\n".join([*lines, ""])
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -128,9 +133,9 @@ class LogSink:
                 if fd is None:
                     fd = _open_append(Path(self.target) / workload_filename(workload))
                     self._fds[workload] = fd
-                _write_all(fd, ("\n".join(lines) + "\n").encode())
+                _write_all(fd, _text(lines).encode())
             return
-        data = "".join("\n".join(lines) + "\n" for lines in batch.values()).encode()
+        data = "".join([_text(lines) for lines in batch.values()]).encode()
         fd = self._fds.get("", self._stdout_fd)
         if fd is None:
             sys.stdout.write(data.decode())
