@@ -158,7 +158,9 @@ class Telemetry(Observer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._requests: dict[RequestKey, _Counters] = {}
         self._mirror: dict[tuple[str, str], int] = {}
-        self._mirror_skipped: dict[tuple[str, str], int] = {}
+        # service -> reason -> count: with a slow or dead shadow every request lands here,
+        # and two string-keyed lookups cost less than building and hashing a tuple key
+        self._mirror_skipped: dict[str, dict[str, int]] = {}
         self._bucket_s = graph_bucket_seconds
         self._max_buckets = max(1, int(graph_window_seconds // graph_bucket_seconds))
         self._graph: dict[int, dict[RequestKey, list[int]]] = {}
@@ -233,8 +235,10 @@ class Telemetry(Observer):
         return cell
 
     def on_mirror_skipped(self, destination_service: str, reason: str) -> None:
-        key = (destination_service, reason)
-        self._mirror_skipped[key] = self._mirror_skipped.get(key, 0) + 1
+        reasons = self._mirror_skipped.get(destination_service)
+        if reasons is None:
+            reasons = self._mirror_skipped[destination_service] = {}
+        reasons[reason] = reasons.get(reason, 0) + 1
 
     def _count_mirror(self, service: str, code: int, flags: str) -> None:
         mirror = self._mirror
@@ -324,7 +328,11 @@ class Telemetry(Observer):
             taken_at=time.time(),
             requests={key: counters.stats() for key, counters in self._requests.items()},
             mirror=dict(self._mirror),
-            mirror_skipped=dict(self._mirror_skipped),
+            mirror_skipped={
+                (service, reason): n
+                for service, reasons in self._mirror_skipped.items()
+                for reason, n in reasons.items()
+            },
             graph={
                 bucket * self._bucket_s: {key: list(cell) for key, cell in cells.items()}
                 for bucket, cells in self._graph.items()
