@@ -79,7 +79,7 @@ class Interrupted(BaseException):
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
+def on_stop_signal(signum: int, frame: FrameType | None) -> None:
     # Only the first signal interrupts: a second Ctrl-C must not cut the clean-up short.
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_stop_signal)
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -34,11 +34,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 from bench import environment, nginx, report, shadowmesh_server
-from bench.cli import RESULTS_FILE, STOP_SIGNALS, Interrupted, parse_seconds
+from bench.cli import RESULTS_FILE, STOP_SIGNALS, Interrupted, on_stop_signal, parse_seconds
 from bench.processes import Child, StartError, Supervisor, run_bounded
 from bench.scenarios import free_port
 from bench.tools import NGINX_CANDIDATES, Pinning, Tools, pin_tree, plan_pinning
@@ -308,15 +307,8 @@ def markdown_section(
     notes: Sequence[str],
     when: dt.datetime | None = None,
 ) -> str:
-    when = when or dt.datetime.now(dt.UTC)
-    versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
     lines = [
-        f"## {when:%Y-%m-%d %H:%M} UTC: added latency at moderate load",
-        "",
-        f"- Command: `{info.command}`",
-        f"- Machine: {info.machine}; {info.pinning}",
-        f"- Versions: {versions}",
-        f"- Load: {info.load}",
+        *report.session_head(info, ": added latency at moderate load", when),
         f"- Target: p99 added latency < {TARGET_ADDED_P99_MS:g} ms at moderate load, with full "
         "routing and access logging on.",
         "",
@@ -551,12 +543,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # Only the first signal interrupts: a second Ctrl-C must not cut the clean-up short.
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signum)
-
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
@@ -578,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_stop_signal)
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

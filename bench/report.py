@@ -121,21 +121,28 @@ def terminal_report(results: Sequence[ScenarioResult], ratios: Sequence[Ratio]) 
     return "\n".join(parts)
 
 
+def session_head(info: SessionInfo, title: str, when: dt.datetime | None = None) -> list[str]:
+    """A RESULTS.md section's heading and its command, machine, versions and load lines."""
+    when = when or dt.datetime.now(dt.UTC)
+    versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
+    return [
+        f"## {when:%Y-%m-%d %H:%M} UTC{title}",
+        "",
+        f"- Command: `{info.command}`",
+        f"- Machine: {info.machine}; {info.pinning}",
+        f"- Versions: {versions}",
+        f"- Load: {info.load}",
+    ]
+
+
 def markdown_section(
     info: SessionInfo,
     results: Sequence[ScenarioResult],
     ratios: Sequence[Ratio],
     when: dt.datetime | None = None,
 ) -> str:
-    when = when or dt.datetime.now(dt.UTC)
-    versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
     lines = [
-        f"## {when:%Y-%m-%d %H:%M} UTC",
-        "",
-        f"- Command: `{info.command}`",
-        f"- Machine: {info.machine}; {info.pinning}",
-        f"- Versions: {versions}",
-        f"- Load: {info.load}",
+        *session_head(info, "", when),
         f"- {NOISE_NOTE}",
         "",
         markdown_table(SCENARIO_COLUMNS, scenario_rows(results)),

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from bench.results import Measurement, ScenarioResult, spread, summarize
 from bench.tools import MissingTools, Pinning, find_tools, parse_proc_stat, plan_pinning
+from tests.support.processes import processes_under
 
 from bench import cli, environment, nginx, ratios, report, scenarios, shadowmesh_server, wrk
 
@@ -312,20 +313,6 @@ def test_nginx_configs_are_valid(tmp_path: Path, shadow_port: int | None) -> Non
         assert done.returncode == 0, done.stderr.decode()
 
 
-def _processes_under(directory: Path) -> list[str]:
-    """Live processes whose working directory is inside `directory` (the harness's children)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if cwd.startswith(str(directory)) and "State:\tZ" not in status:
-            found.append(f"{entry} {Path(f'/proc/{entry}/cmdline').read_bytes()!r}")
-    return found
 
 
 def _run_quick(tmp_path: Path, names: list[str]) -> str:
@@ -340,7 +327,7 @@ def _run_quick(tmp_path: Path, names: list[str]) -> str:
     out, err = done.stdout.decode(), done.stderr.decode()
     assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert "Results (median" in out and "req/s" in out
-    assert _processes_under(tmp_path) == []
+    assert processes_under(tmp_path) == []
     return out
 
 
@@ -364,11 +351,11 @@ def test_interrupt_stops_every_server(tmp_path: Path) -> None:
         # Interrupt as Ctrl-C would once wrk runs: backends, slow shadow and proxy are up.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
-            "wrk" in p for p in _processes_under(tmp_path)
+            "wrk" in p for p in processes_under(tmp_path)
         ):
             assert proc.poll() is None, log.read_text()
             time.sleep(0.2)
-        assert len(_processes_under(tmp_path)) >= 6, log.read_text()
+        assert len(processes_under(tmp_path)) >= 6, log.read_text()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 130, log.read_text()
     finally:
@@ -376,7 +363,7 @@ def test_interrupt_stops_every_server(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert "interrupted" in log.read_text()
-    assert _processes_under(tmp_path) == []
+    assert processes_under(tmp_path) == []
 
 
 NGINX_SCENARIOS = ["direct", "nginx", "nginx-mirror", "nginx-slow-shadow", "nginx-dead-shadow"]

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from bench.latency import LoadError, LoadRun, Pair, Settings, Summary
+from tests.support.processes import processes_under
 
 from bench import latency, report
 from shadowmesh.loadgen.client import ErrorKind, Response
@@ -327,20 +328,6 @@ def test_bad_arguments_exit_2() -> None:
 # --- real processes ---------------------------------------------------------------------------
 
 
-def _processes_under(directory: Path) -> list[str]:
-    """Live processes whose working directory is inside `directory` (the harness's children)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if cwd.startswith(str(directory)) and "State:\tZ" not in status:
-            found.append(f"{entry} {Path(f'/proc/{entry}/cmdline').read_bytes()!r}")
-    return found
 
 
 @pytest.mark.bench
@@ -370,4 +357,4 @@ def test_quick_run(tmp_path: Path) -> None:
     section = results.read_text()
     assert "## " in section and "`python -m bench.latency --quick --no-pin" in section
     assert "| median of 1 |" in section and "- Versions: python" in section
-    assert _processes_under(tmp_path) == []
+    assert processes_under(tmp_path) == []
