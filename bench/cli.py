@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         info = report.SessionInfo(
             command=shlex.join(["python", "-m", "bench", *args_list]),
-            machine=(f"{environment.machine().describe()}; load average (1 min) "
-                     f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"),
+            machine=environment.machine_during(load_before),
             pinning=pinning.describe(),
             versions=versions,
             load=(f"wrk with {threads} thread(s) and {connections} connections; {duration} s "

@@ -37,6 +37,12 @@ def machine() -> Machine:
     return Machine(cpu_model=model, cores=os.cpu_count() or 1, kernel=platform.release())
 
 
+def machine_during(load_before: float) -> str:
+    """The machine, with the load average at the start of a session and now (its end)."""
+    return (f"{machine().describe()}; load average (1 min) {load_before:.2f} at start, "
+            f"{os.getloadavg()[0]:.2f} at end")
+
+
 def _output(argv: list[str]) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, timeout=10, check=False, cwd=REPO)

@@ -587,8 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         info = report.SessionInfo(
             command=shlex.join(["python", "-m", "bench.latency", *args_list]),
-            machine=(f"{environment.machine().describe()}; load average (1 min) "
-                     f"{load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end"),
+            machine=environment.machine_during(load_before),
             pinning=pinning.describe(),
             versions=found_versions,
             load=settings.describe(),
