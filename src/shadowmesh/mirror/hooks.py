@@ -1,27 +1,131 @@
 """Where response comparison plugs into mirroring.
 
-A `CaptureHook` set on the data plane receives, for each mirrored request, the primary's
-response and each shadow's response, keyed by the correlation id they share (the primary's
-`x-request-id`). The comparison engine implements it; mirroring only calls it.
+The data plane reports what mirrored requests became (`shadowmesh.mirror.outcomes`) to one
+`OutcomeSink`. With none installed, nothing is captured. The sink runs on the event loop, so
+the one the product uses, `OutcomeQueue`, only appends to a bounded queue; a thread of its own
+hands the outcomes to the consumer (the comparison engine), so JSON parsing, diffing and
+database writes never run on the loop, and an exception in the consumer is counted and logged
+rather than reaching the request path.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, Protocol
 
+from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
 from shadowmesh.proxy.http11 import Headers
 
 if TYPE_CHECKING:
     from shadowmesh.mirror.shadow_request import ShadowCopy
 
+log = logging.getLogger("shadowmesh.mirror")
+
+Outcome = PrimaryOutcome | CopyOutcome
+
+
+class OutcomeSink:
+    """What the data plane calls. Base class (not a Protocol): calls from compiled code go
+    through its method table. The defaults capture nothing and ignore everything."""
+
+    def capture_limit(self, service: str) -> int:
+        """Bytes of each response body to keep for mirrored requests to `service` (the
+        primary's destination service FQDN); 0: this service is not compared (no capture,
+        no outcomes)."""
+        return 0
+
+    def primary(self, outcome: PrimaryOutcome) -> None:
+        """Called on the event loop, once per mirrored request whose service is captured."""
+
+    def copy(self, outcome: CopyOutcome) -> None:
+        """Called on the event loop, once per copy of such a request."""
+
+
+DEFAULT_QUEUE_SIZE: Final = 10_000
+
+
+class OutcomeQueue(OutcomeSink):
+    """A bounded hand-off from the event loop to a consumer thread.
+
+    `limits` maps service FQDN -> capture budget and is replaced whole (never mutated) when
+    the comparisons change, so the loop reads it without a lock. When the queue is full the
+    outcome is dropped and counted in `dropped` (the consumer reports it as `backlog`).
+    """
+
+    def __init__(self, consume: Callable[[list[Outcome]], None],
+                 maxsize: int = DEFAULT_QUEUE_SIZE, name: str = "shadowmesh-outcomes") -> None:
+        self.limits: dict[str, int] = {}
+        self.maxsize = maxsize
+        self.dropped = 0  # outcomes refused because the queue was full
+        self.delivered = 0
+        self.consumer_errors = 0
+        self._consume = consume
+        self._items: deque[Outcome] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return (f"<OutcomeQueue {len(self._items)}/{self.maxsize} queued, "
+                f"{self.delivered} delivered, {self.dropped} dropped>")
+
+    def capture_limit(self, service: str) -> int:
+        return self.limits.get(service, 0)
+
+    def primary(self, outcome: PrimaryOutcome) -> None:
+        self._put(outcome)
+
+    def copy(self, outcome: CopyOutcome) -> None:
+        self._put(outcome)
+
+    def _put(self, outcome: Outcome) -> None:
+        if len(self._items) >= self.maxsize:
+            self.dropped += 1
+            return
+        self._items.append(outcome)  # deque.append is atomic: no lock on the loop
+        if not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._items)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            batch: list[Outcome] = []
+            while self._items and len(batch) < 1000:
+                batch.append(self._items.popleft())
+            if batch:
+                try:
+                    self._consume(batch)
+                except Exception:  # the consumer's bug must not stop delivery
+                    self.consumer_errors += 1
+                    log.exception("comparison consumer failed on %d outcomes", len(batch))
+                self.delivered += len(batch)
+                if self._items:
+                    self._wake.set()
+            elif self._stopping:
+                return
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued, then stop the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
 
 class CaptureHook(Protocol):
+    """The earlier capture interface, still called by the request path until it produces
+    outcomes (to be removed by the request-path rebuild)."""
+
     def primary_response(self, request_id: str, status: int, headers: Headers, body: bytes,
-                         latency_ms: float) -> None:
-        """The primary answered a request that was mirrored (body truncated to the capture
-        limit). Called once per mirrored request, when the response is complete."""
+                         latency_ms: float) -> None: ...
 
     def shadow_response(self, copy: ShadowCopy, status: int, headers: Headers, body: bytes,
-                        latency_ms: float) -> None:
-        """A shadow answered (body truncated to the capture limit); `copy.request_id` is the
-        primary's request id."""
+                        latency_ms: float) -> None: ...

@@ -1,0 +1,82 @@
+"""The hand-off from the event loop to the comparison consumer: bounded, off-thread, and an
+exception in the consumer never stops delivery."""
+
+import threading
+import time
+
+from shadowmesh.mirror.hooks import OutcomeQueue
+from shadowmesh.mirror.outcomes import ANSWERED, ROLE_MIRROR, Captured, CopyOutcome
+
+
+def _copy(cid: int) -> CopyOutcome:
+    return CopyOutcome(cid, "httpbin.default.svc.cluster.local", "v2", ROLE_MIRROR, ANSWERED,
+                       "-", Captured(200, [], b"{}", 2, False), 1.0, "127.0.0.1:8000")
+
+
+def _wait(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_outcomes_are_delivered_on_another_thread_in_order() -> None:
+    seen: list[int] = []
+    threads: set[str] = set()
+
+    def consume(batch: list) -> None:
+        threads.add(threading.current_thread().name)
+        seen.extend(o.cid for o in batch)
+
+    q = OutcomeQueue(consume)
+    for cid in range(2500):
+        q.copy(_copy(cid))
+    _wait(lambda: len(seen) == 2500)
+    q.close()
+    assert seen == list(range(2500))
+    assert threads == {"shadowmesh-outcomes"}
+    assert q.dropped == 0
+
+
+def test_full_queue_drops_and_counts() -> None:
+    gate = threading.Event()
+    got: list[int] = []
+
+    def consume(batch: list) -> None:
+        gate.wait(5)
+        got.extend(o.cid for o in batch)
+
+    q = OutcomeQueue(consume, maxsize=10)
+    q.copy(_copy(0))
+    _wait(lambda: q.depth == 0)  # the consumer holds the first one
+    for cid in range(1, 30):
+        q.copy(_copy(cid))
+    assert q.dropped == 19
+    gate.set()
+    _wait(lambda: len(got) == 11)
+    q.close()
+    assert "dropped" in repr(q)
+
+
+def test_consumer_exception_is_counted_and_delivery_goes_on() -> None:
+    got: list[int] = []
+
+    def consume(batch: list) -> None:
+        if batch[0].cid == 0:
+            raise ValueError("bug in the consumer")
+        got.extend(o.cid for o in batch)
+
+    q = OutcomeQueue(consume)
+    q.copy(_copy(0))
+    _wait(lambda: q.consumer_errors == 1)
+    q.copy(_copy(1))
+    _wait(lambda: got == [1])
+    q.close()
+
+
+def test_capture_limit_by_service() -> None:
+    q = OutcomeQueue(lambda batch: None)
+    assert q.capture_limit("httpbin.default.svc.cluster.local") == 0
+    q.limits = {"httpbin.default.svc.cluster.local": 262144}
+    assert q.capture_limit("httpbin.default.svc.cluster.local") == 262144
+    q.close()
