@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shadowmesh.proxy.memo import StrMemo
+from shadowmesh.memo import StrMemo
 from shadowmesh.proxy.request import BadRequest, split_authority
 
 

@@ -15,22 +15,22 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from shadowmesh.clock import monotonic, wall_time
+from shadowmesh.http1.clusters import ClusterManager
+from shadowmesh.http1.connection import UpstreamConnection
+from shadowmesh.http1.framing import Headers, head_fields
 from shadowmesh.mirror.breaker import CircuitBreaker
 from shadowmesh.mirror.hooks import CaptureHook
 from shadowmesh.mirror.pipeline import CAPACITY as PIPELINE_CAPACITY
 from shadowmesh.mirror.pipeline import PipelinedConnection, PipelinedCopy, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
-from shadowmesh.proxy.clock import monotonic, wall_time
-from shadowmesh.proxy.clusters import ClusterManager
-from shadowmesh.proxy.http11 import Headers, head_fields
-from shadowmesh.proxy.upstream import UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import Route
 from shadowmesh.telemetry.record import Observer, RequestRecord
 
 if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
-    from shadowmesh.proxy.tasks import TaskGroup
+    from shadowmesh.tasks import TaskGroup
 
 CAPTURE_LIMIT: Final = 1 << 20  # bytes of a shadow response kept for comparison
 SWEEP_INTERVAL: Final = 0.05  # seconds between checks of the copies' deadlines

@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
+from shadowmesh.http1.framing import Headers
 from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
-from shadowmesh.proxy.http11 import Headers
 
 if TYPE_CHECKING:
     from shadowmesh.mirror.shadow_request import ShadowCopy

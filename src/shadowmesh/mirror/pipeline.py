@@ -35,12 +35,12 @@ from typing import Final, cast
 
 import httptools
 
-from shadowmesh.proxy.clock import monotonic
-from shadowmesh.proxy.http11 import Headers
-from shadowmesh.proxy.tasks import TaskGroup
-from shadowmesh.proxy.upstream import UpstreamClient
+from shadowmesh.clock import monotonic
+from shadowmesh.http1.connection import UpstreamClient
+from shadowmesh.http1.framing import Headers
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
+from shadowmesh.tasks import TaskGroup
 
 DEPTH: Final = 32  # copies in flight on one connection, at most
 SPREAD_AT: Final = 8  # open another connection when the least busy one carries this many

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shadowmesh.proxy.http11 import Headers
-from shadowmesh.proxy.memo import StrMemo
+from shadowmesh.http1.framing import Headers
+from shadowmesh.memo import StrMemo
 from shadowmesh.routing.table import ClusterSpec, ShadowSettings
 
 SHADOW_SUFFIX: Final = "-shadow"

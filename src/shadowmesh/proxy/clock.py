@@ -1,14 +1,4 @@
-"""The clocks the request path reads, bound once.
+"""Moved to `shadowmesh.clock` (below both proxy/ and mirror/); kept for existing imports."""
 
-Compiled, `time.monotonic()` looks `monotonic` up in the `time` module's attributes on every
-call (a few hundred instructions, several times per request); a `Final` here is a static
-that the compiled callers reach directly.
-"""
-
-from __future__ import annotations
-
-import time
-from typing import Final
-
-monotonic: Final = time.monotonic
-wall_time: Final = time.time
+from shadowmesh.clock import monotonic as monotonic
+from shadowmesh.clock import wall_time as wall_time

@@ -8,10 +8,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from shadowmesh.http1.clusters import ClusterManager
 from shadowmesh.mirror.dispatcher import MirrorDispatcher, MirrorLimits
-from shadowmesh.proxy.clusters import ClusterManager
-from shadowmesh.proxy.tasks import TaskGroup
 from shadowmesh.routing.table import EMPTY_TABLE, Route, RoutingTable
+from shadowmesh.tasks import TaskGroup
 from shadowmesh.telemetry.record import NullObserver, Observer, RequestRecord
 
 if TYPE_CHECKING:

@@ -12,15 +12,15 @@ import asyncio
 import random
 from typing import TYPE_CHECKING, Final
 
+from shadowmesh.clock import monotonic
+from shadowmesh.http1.connection import UpstreamClient, UpstreamConnection
 from shadowmesh.mirror.dispatcher import CAPTURE_LIMIT
 from shadowmesh.mirror.sampling import sample_point
 from shadowmesh.proxy import http11
-from shadowmesh.proxy.clock import monotonic
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
 from shadowmesh.proxy.http11 import LAST_CHUNK, Headers, apply_header_ops, chunk
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.rewrite import hash_key_for, redirect_location, rewrite_path
-from shadowmesh.proxy.upstream import UpstreamClient, UpstreamConnection
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.matchers import MatchBlock, RequestView
 from shadowmesh.routing.rand import randbelow
@@ -28,8 +28,8 @@ from shadowmesh.routing.table import Route, RouteDestination
 from shadowmesh.telemetry.record import RequestRecord
 
 if TYPE_CHECKING:
+    from shadowmesh.http1.clusters import Cluster
     from shadowmesh.mirror.shadow_request import ShadowCopy
-    from shadowmesh.proxy.clusters import Cluster
     from shadowmesh.proxy.dataplane import DataPlane
     from shadowmesh.proxy.downstream import DownstreamProtocol
     from shadowmesh.proxy.request import Request
@@ -425,7 +425,7 @@ class Exchange(UpstreamClient):
         self._conn_wanted = False
         self._conn = conn
         self._upstream_local = conn.local_address
-        conn.start(self, self.req.method == b"HEAD")
+        conn.start(self, self.req.method == b"HEAD", self.req.upgrade)
         upstream_chunked = self._upstream_chunked
         data = [self._head_prefix, attempt_count_field(self.attempts)]
         for piece in self._body:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from shadowmesh.http1.framing import LAST_CHUNK as LAST_CHUNK
+from shadowmesh.http1.framing import Headers as Headers
+from shadowmesh.http1.framing import body_forbidden as body_forbidden
+from shadowmesh.http1.framing import chunk as chunk
+from shadowmesh.http1.framing import head_fields as head_fields
 from shadowmesh.routing.table import HeaderOps
-
-Headers = list[tuple[bytes, bytes]]
 
 # RFC 9110 7.6.1 connection-specific fields, plus framing we always redo ourselves.
 HOP_BY_HOP: Final = frozenset(
@@ -97,27 +100,6 @@ def forwardable_response_headers(
         named.discard(b"upgrade")
         out = [(k, v) for k, v in out if k.lower() not in named]
     return out, content_length, chunked
-
-
-def head_fields(raw_head: bytes) -> Headers:
-    """The fields of a message head (status or request line first), as the parser saw them.
-
-    Upstream responses are not split into fields while parsing (a Python callback per field
-    costs more than the rest of a pass-through); this does it when a rule or the capture
-    hook needs them. Obsolete line folding is joined with a space (RFC 9112 5.2)."""
-    out: Headers = []
-    lines = raw_head.split(b"\n")
-    for line in lines[1:]:
-        line = line.rstrip(b"\r")
-        if not line:
-            break
-        if line[:1] in (b" ", b"\t") and out:
-            name, value = out[-1]
-            out[-1] = (name, value + b" " + line.strip())
-            continue
-        name, _, value = line.partition(b":")
-        out.append((name, value.strip(b" \t")))
-    return out
 
 
 _CR: Final = 13
@@ -217,15 +199,3 @@ def response_head(
         parts.append(b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-LAST_CHUNK: Final = b"0\r\n\r\n"
-
-
-def body_forbidden(status: int, method: bytes) -> bool:
-    """Responses that never carry a body (RFC 9112 6.3)."""
-    return method == b"HEAD" or status in (204, 304) or 100 <= status < 200

@@ -3,23 +3,28 @@
 The routing table is rebuilt on every reload; clusters are not. `ClusterManager.update`
 keeps a cluster's host state (ejections, active requests) and its pooled connections when the
 reload leaves the cluster and its endpoints in place, so a reload drops nothing.
+
+Only `update` (the table swap) replaces a live cluster. A request routed by an older table
+(a copy queued across the reload, a fault-delayed request) asks with that table's spec: it
+gets the live cluster of that name, whose state it must share, or, when the reload removed
+the cluster, a retired one of its own that keeps no connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from shadowmesh.proxy.clock import monotonic
-from shadowmesh.proxy.tasks import TaskGroup
-from shadowmesh.proxy.upstream import ClusterPool
+from shadowmesh.clock import monotonic
+from shadowmesh.http1.pool import ClusterPool
 from shadowmesh.routing.balancer import Balancer, make_balancer
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.outlier import healthy, record_result
 from shadowmesh.routing.table import ClusterSpec
+from shadowmesh.tasks import TaskGroup
 
 
 class Cluster:
-    __slots__ = ("balancer", "hosts", "pool", "spec")
+    __slots__ = ("balancer", "hosts", "pool", "retries_active", "spec")
     hosts: list[HostState]
     pool: ClusterPool
 
@@ -38,6 +43,8 @@ class Cluster:
                 self.hosts.append(old)
             else:
                 self.hosts.append(HostState(ep))
+        # Retries in progress across the cluster (DestinationRule `maxRetries`).
+        self.retries_active = 0
         self.balancer: Balancer = make_balancer(spec.policy.lb_simple, spec.policy.hash_key)
         if previous is not None and previous.spec.policy == spec.policy:
             self.pool = previous.pool
@@ -77,15 +84,28 @@ class ClusterManager:
     def __init__(self, tasks: TaskGroup) -> None:
         self._tasks = tasks
         self._clusters: dict[str, Cluster] = {}
+        self._adopted = False  # a table's clusters were adopted (`update`)
 
     def __iter__(self) -> Iterator[Cluster]:
         return iter(self._clusters.values())
 
     def get(self, spec: ClusterSpec) -> Cluster:
         cluster = self._clusters.get(spec.name)
-        if cluster is None or cluster.spec is not spec:
-            cluster = self._refresh(spec)
-        return cluster
+        if cluster is not None and cluster.spec is spec:
+            return cluster
+        return self._lookup(spec, cluster)
+
+    def _lookup(self, spec: ClusterSpec, live: Cluster | None) -> Cluster:
+        if live is not None:
+            # The same content from another table object, or an older table's spec: either
+            # way the live cluster is the one whose state (health, pool) the request shares.
+            return live
+        if not self._adopted:
+            return self._refresh(spec)  # used before any table was adopted
+        # The reload removed this cluster: serve the stale request without keeping anything.
+        retired = Cluster(spec, self._tasks)
+        retired.pool.retired = True
+        return retired
 
     def _refresh(self, spec: ClusterSpec) -> Cluster:
         previous = self._clusters.get(spec.name)
@@ -103,6 +123,7 @@ class ClusterManager:
                 self._clusters.pop(name).pool.close_idle()
         for spec in specs.values():
             self._refresh(spec)
+        self._adopted = True
 
     def close_idle(self) -> None:
         for cluster in self._clusters.values():
