@@ -212,6 +212,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
+        self.reusable = True  # nothing sent, nothing received: clean
         transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         sock = transport.get_extra_info("sockname")
         if sock:

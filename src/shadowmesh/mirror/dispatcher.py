@@ -11,6 +11,7 @@ Copies are fire-and-forget and never retried, as in Envoy.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -18,21 +19,23 @@ from typing import TYPE_CHECKING, Final
 from shadowmesh.clock import monotonic, wall_time
 from shadowmesh.http1.clusters import ClusterManager
 from shadowmesh.http1.connection import UpstreamConnection
-from shadowmesh.http1.framing import Headers, head_fields
+from shadowmesh.http1.framing import Headers
 from shadowmesh.mirror.breaker import CircuitBreaker
-from shadowmesh.mirror.hooks import CaptureHook
+from shadowmesh.mirror.hooks import OutcomeSink
 from shadowmesh.mirror.pipeline import CAPACITY as PIPELINE_CAPACITY
 from shadowmesh.mirror.pipeline import PipelinedConnection, PipelinedCopy, ShadowPipes
 from shadowmesh.mirror.shadow_request import ShadowCopy, build_copy
+from shadowmesh.mirror.tap import BodyCapture, OutcomeTap
 from shadowmesh.routing.hosts import HostState
-from shadowmesh.routing.table import Route
+from shadowmesh.routing.table import MirrorTarget, Route
 from shadowmesh.telemetry.record import Observer, RequestRecord
 
 if TYPE_CHECKING:
     from shadowmesh.proxy.request import Request
     from shadowmesh.tasks import TaskGroup
 
-CAPTURE_LIMIT: Final = 1 << 20  # bytes of a shadow response kept for comparison
+log = logging.getLogger("shadowmesh.mirror")
+
 SWEEP_INTERVAL: Final = 0.05  # seconds between checks of the copies' deadlines
 
 
@@ -58,7 +61,8 @@ class MirrorDispatcher:
         self.observer = observer
         self.limits = limits
         self.source_workload = source_workload
-        self.capture: CaptureHook | None = None
+        # Where outcomes go (set through DataPlane.outcomes); None: nothing is captured.
+        self.outcomes: OutcomeSink | None = None
         self._queue: deque[tuple[ShadowCopy, bytes, float]] = deque()
         self._queued_bytes = 0
         self._inflight: set[ShadowExchange] = set()
@@ -82,33 +86,46 @@ class MirrorDispatcher:
 
     # -- from the primary exchange ------------------------------------------------------
     def prepare(self, route: Route, req: Request, target: bytes, headers: Headers,
-                authority: str, point: int) -> list[ShadowCopy] | None:
-        """Copies to send for this request once its body is complete, or None."""
+                authority: str, point: int, tap: OutcomeTap | None) -> list[ShadowCopy] | None:
+        """Copies to send for this request once its body is complete, or None. Every copy
+        decided on (sent later, or skipped here) counts once in `tap.copies`."""
         copies: list[ShadowCopy] = []
         settings = route.shadow
         for mirror in route.mirrors:
             if point >= mirror.ppm:
                 continue
-            service = mirror.cluster.service
             if req.method == b"CONNECT":
                 continue  # Envoy never mirrors CONNECT
+            if tap is not None:
+                tap.copies += 1
             if req.upgrade:
-                self.observer.on_mirror_skipped(service, "upgrade")
+                self._skip_target(mirror, "upgrade", tap)
                 continue
             if settings.methods is not None and req.method_str not in settings.methods:
-                self.observer.on_mirror_skipped(service, "method_not_allowed")
+                self._skip_target(mirror, "method_not_allowed", tap)
                 continue
             # Refuse early what would be dropped anyway, before paying for the copy: this is
             # the steady state with a slow or dead shadow, and it must stay cheap.
             refused = self._refusal(mirror.cluster.name, settings.pipelining)
             if refused is not None:
-                self.observer.on_mirror_skipped(service, refused)
+                self._skip_target(mirror, refused, tap)
                 continue
             copies.append(build_copy(mirror.cluster, settings, req.method, target, headers,
                                      authority, req.request_id, route.timeout, route.name,
                                      req.remote, req.hmap.get("user-agent"),
-                                     req.hmap.get("x-forwarded-for")))
+                                     req.hmap.get("x-forwarded-for"), mirror.role, tap))
         return copies or None
+
+    def _skip_target(self, mirror: MirrorTarget, reason: str, tap: OutcomeTap | None) -> None:
+        self.observer.on_mirror_skipped(mirror.cluster.service, reason)
+        if tap is not None:
+            tap.copy_skipped(mirror.cluster, mirror.role, reason)
+
+    def skip_copy(self, copy: ShadowCopy, reason: str) -> None:
+        """A copy that will not be sent: counted, and its outcome reported."""
+        self.observer.on_mirror_skipped(copy.cluster.service, reason)
+        if copy.tap is not None:
+            copy.tap.copy_skipped(copy.cluster, copy.role, reason)
 
     def _limit(self, pipelined: bool) -> int:
         """Copies in flight at once. The limit exists because each copy in flight holds a
@@ -128,13 +145,13 @@ class MirrorDispatcher:
     def dispatch(self, copies: list[ShadowCopy], body: bytes | None, body_size: int) -> None:
         for copy in copies:
             if body is None or body_size > copy.settings.body_limit:
-                self.observer.on_mirror_skipped(copy.cluster.service, "body_too_large")
+                self.skip_copy(copy, "body_too_large")
                 continue
             self._submit(copy, body)
 
     def skip(self, copies: list[ShadowCopy], reason: str) -> None:
         for copy in copies:
-            self.observer.on_mirror_skipped(copy.cluster.service, reason)
+            self.skip_copy(copy, reason)
 
     # -- queue and limits ---------------------------------------------------------------
     def _breaker(self, name: str) -> CircuitBreaker:
@@ -146,7 +163,7 @@ class MirrorDispatcher:
 
     def _submit(self, copy: ShadowCopy, body: bytes) -> None:
         if not self._breaker(copy.cluster.name).allow(monotonic()):
-            self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
+            self.skip_copy(copy, "circuit_open")
             return
         if len(self._inflight) < self._limit(copy.settings.pipelining):
             self._start(copy, body)
@@ -157,7 +174,7 @@ class MirrorDispatcher:
             self._queue.append((copy, body, monotonic()))
             self._queued_bytes += len(body)
         else:
-            self.observer.on_mirror_skipped(copy.cluster.service, "queue_full")
+            self.skip_copy(copy, "queue_full")
 
     def _start(self, copy: ShadowCopy, body: bytes) -> None:
         exchange = ShadowExchange(self, copy, body)
@@ -184,11 +201,12 @@ class MirrorDispatcher:
         else:
             breaker.failure(monotonic())
         self.observer.on_request(exchange.record())
-        if self.capture is not None and exchange.status:
-            self.capture.shadow_response(exchange.copy, exchange.status,
-                                         exchange.response_headers,
-                                         b"".join(exchange.response_body),
-                                         exchange.duration_ms)
+        copy = exchange.copy
+        if copy.tap is not None:
+            host = exchange.host
+            copy.tap.copy_ended(copy.cluster, copy.role, exchange.flags, exchange.capture,
+                                exchange.duration_ms,
+                                host.spec.host_port if host is not None else None)
         now = monotonic()
         while self._queue and len(self._inflight) < self._limit(
                 self._queue[0][0].settings.pipelining):
@@ -196,33 +214,35 @@ class MirrorDispatcher:
             self._queued_bytes -= len(body)
             if now - queued_at > self.limits.timeout:
                 # Waited longer than a copy may take: the shadow would see stale traffic.
-                self.observer.on_mirror_skipped(copy.cluster.service, "queue_expired")
+                self.skip_copy(copy, "queue_expired")
             elif self._breaker(copy.cluster.name).allow(now):
                 self._start(copy, body)
             else:
-                self.observer.on_mirror_skipped(copy.cluster.service, "circuit_open")
+                self.skip_copy(copy, "circuit_open")
 
 
 class ShadowExchange(PipelinedCopy):
     """One copy in flight: an `UpstreamClient` that reads the answer and throws it away
-    (keeping a bounded capture for comparison)."""
+    (keeping a bounded capture when its request's outcomes are produced).
+
+    Every entry point from a connection is an exception boundary: a bug here ends the copy
+    (flag `UC`), releases what it holds and is logged; it never reaches the connection that
+    called, nor the primary."""
 
     __slots__ = (
-        "_captured",
         "_cluster",
         "_conn",
         "_finished",
-        "_host",
         "_pipe",
         "body",
         "bytes_sent",
+        "capture",
         "copy",
         "deadline",
         "dispatcher",
         "duration_ms",
         "flags",
-        "response_body",
-        "response_headers",
+        "host",
         "start_mono",
         "start_wall",
         "status",
@@ -234,23 +254,28 @@ class ShadowExchange(PipelinedCopy):
         self.body = body
         self.status = 0
         self.flags = "-"
-        self.response_headers: Headers = []
-        self.response_body: list[bytes] = []
-        self._captured = 0
+        tap = copy.tap
+        self.capture: BodyCapture | None = BodyCapture(tap.limit) if tap is not None else None
         self.bytes_sent = 0
         self.start_mono = monotonic()
         self.start_wall = wall_time()
         self.duration_ms = 0.0
-        self.sent_at = 0.0
+        self.sent_at = 0.0  # when the request was written (pooled) or queued (pipelined)
         self.service_ms = -1.0  # set by a pipelined connection when the answer is in
         self._conn: UpstreamConnection | None = None
-        self._host: HostState | None = None
+        self.host: HostState | None = None
         self._pipe: PipelinedConnection | None = None
         self.deadline = 0.0
         self._finished = False
         self._cluster = dispatcher.clusters.get(copy.cluster)
 
     def start(self) -> None:
+        try:
+            self._start()
+        except Exception:
+            self._fail("starting a shadow copy failed")
+
+    def _start(self) -> None:
         timeout = self.dispatcher.limits.timeout
         if self.copy.route_timeout:
             timeout = min(timeout, self.copy.route_timeout)
@@ -261,12 +286,12 @@ class ShadowExchange(PipelinedCopy):
         if host is None:
             self._end(0, "UH", ok=False)
             return
-        self._host = host
+        self.host = host
         host.active_requests += 1
         pipes = self.dispatcher.pipes
         if self.copy.settings.pipelining and pipes.accepts(host, self.copy.method):
             self._pipe = pipes.send(self, host, self._cluster.spec.policy, self._request_bytes(),
-                                    self.dispatcher.capture is not None)
+                                    self.capture is not None)
             if self._pipe is not None:
                 return
         # HEAD, a host that does not keep connections, or every pipeline full: one
@@ -281,14 +306,25 @@ class ShadowExchange(PipelinedCopy):
                              b"\r\n\r\n", body))
         return copy.head + b"\r\n"
 
+    def _fail(self, what: str) -> None:
+        log.exception(what)
+        try:
+            self._end(0, "UC", ok=False)
+        except Exception:
+            log.exception("ending a failed shadow copy failed")
+
     # -- UpstreamClient -----------------------------------------------------------------
     def on_connected(self, conn: UpstreamConnection) -> None:
         if self._finished:
             self._cluster.pool.release(conn, True)
             return
         self._conn = conn
-        conn.start(self, self.copy.method == b"HEAD")
-        conn.write(self._request_bytes())
+        try:
+            conn.start(self, self.copy.method == b"HEAD")
+            conn.write(self._request_bytes())
+            self.sent_at = monotonic()
+        except Exception:
+            self._fail("sending a shadow copy failed")
 
     def on_connect_failed(self, reason: str) -> None:
         self._end(0, "UF", ok=False)
@@ -299,24 +335,29 @@ class ShadowExchange(PipelinedCopy):
     def on_response_head(self, status: int, raw_head: bytes, keep_alive: bool,
                          upgrade: bool) -> None:
         self.status = status
-        if self.dispatcher.capture is not None and raw_head:
-            self.response_headers = head_fields(raw_head)
+        capture = self.capture
+        if capture is not None:
+            try:
+                capture.head(status, raw_head)
+            except Exception:
+                self._fail("capturing a shadow answer failed")
 
     def resend_alone(self) -> None:
         """The pipelined connection closed before this copy was processed: use the pool."""
         self._pipe = None
-        if not self._finished and self._host is not None:
-            self._cluster.pool.acquire(self, self._host)
+        if not self._finished and self.host is not None:
+            self._cluster.pool.acquire(self, self.host)
 
     def on_response_fields(self, headers: Headers) -> None:
         """A pipelined answer's fields (parsed as they came: there is no raw head)."""
-        self.response_headers = headers
+        if self.capture is not None:
+            self.capture.headers = headers
 
     def on_response_body(self, data: bytes) -> None:
         self.bytes_sent += len(data)
-        if self.dispatcher.capture is not None and self._captured < CAPTURE_LIMIT:
-            self.response_body.append(data)
-            self._captured += len(data)
+        capture = self.capture
+        if capture is not None:
+            capture.body(data)
 
     def on_response_end(self) -> None:
         self._end(self.status, "-", ok=True, reusable=True)
@@ -344,13 +385,18 @@ class ShadowExchange(PipelinedCopy):
         self._finished = True
         self.status = status
         self.flags = flags
-        # A pipelined copy's own time excludes its wait behind the answers before it.
-        self.duration_ms = (self.service_ms if self._pipe is not None and self.service_ms >= 0
-                            else (monotonic() - self.start_mono) * 1000)
-        if self._host is not None:
-            self._host.active_requests -= 1
+        # Measured from the copy's request being complete on its way to the shadow to the
+        # end of the answer (a pipelined copy: from when the shadow could start on it).
+        now = monotonic()
+        if self._pipe is not None and self.service_ms >= 0:
+            self.duration_ms = self.service_ms
+        else:
+            self.duration_ms = (now - (self.sent_at or self.start_mono)) * 1000
+        host = self.host
+        if host is not None:
+            host.active_requests -= 1
             if status:
-                self._cluster.report(self._host, status)
+                self._cluster.report(host, status)
         conn, pipe = self._conn, self._pipe
         if pipe is not None:
             self._pipe = None
@@ -359,14 +405,14 @@ class ShadowExchange(PipelinedCopy):
         elif conn is not None:
             self._conn = None
             self._cluster.pool.release(conn, reusable)
-        elif self._host is not None:
+        elif host is not None:
             self._cluster.pool.cancel(self)
         self.dispatcher.done(self, ok)
 
     def record(self) -> RequestRecord:
         copy = self.copy
         cluster = copy.cluster
-        host = self._host.spec if self._host is not None else None
+        host = self.host.spec if self.host is not None else None
         return RequestRecord(
             start_time=self.start_wall,
             duration_ms=self.duration_ms,

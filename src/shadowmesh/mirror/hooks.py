@@ -14,13 +14,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final
 
-from shadowmesh.http1.framing import Headers
 from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
-
-if TYPE_CHECKING:
-    from shadowmesh.mirror.shadow_request import ShadowCopy
 
 log = logging.getLogger("shadowmesh.mirror")
 
@@ -118,14 +114,3 @@ class OutcomeQueue(OutcomeSink):
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-
-
-class CaptureHook(Protocol):
-    """The earlier capture interface, still called by the request path until it produces
-    outcomes (to be removed by the request-path rebuild)."""
-
-    def primary_response(self, request_id: str, status: int, headers: Headers, body: bytes,
-                         latency_ms: float) -> None: ...
-
-    def shadow_response(self, copy: ShadowCopy, status: int, headers: Headers, body: bytes,
-                        latency_ms: float) -> None: ...

@@ -6,8 +6,10 @@ about the data plane:
 - Every mirrored request gets an internal correlation id (`cid`), unique within the process
   that served it. The client's `x-request-id` is carried along for display only: it can be
   forged or collide, so nothing is paired by it.
-- Exactly one `PrimaryOutcome` per mirrored request (the upstream answered, or the proxy gave
-  a local reply with its Envoy flag), saying how many copies to expect (`copies`).
+- Exactly one `PrimaryOutcome` per mirrored request (the upstream answered, the proxy gave
+  a local reply with its Envoy flag, or the exchange was cut short: `aborted`), saying how
+  many copies to expect (`copies`). A request is mirrored when at least one of its route's
+  mirrors sampled it in (a copy was sent or skipped).
 - Exactly one `CopyOutcome` per copy that was decided on: answered, failed (connect failure,
   reset, protocol error), timed out, or skipped with its reason (the same reasons as
   `shadowmesh_mirror_skipped_total`). `copies` on the primary counts all of them, so a
@@ -37,6 +39,9 @@ SKIPPED: Final = "skipped"
 
 # PrimaryOutcome.kind
 LOCAL_REPLY: Final = "local_reply"  # the proxy answered itself (flags say why: UF, UT, UO...)
+# The answer began but did not complete (upstream reset UC, timeout UT, client gone DC), or
+# the client went away before any answer: `response` holds what was received.
+ABORTED: Final = "aborted"
 
 # CopyOutcome.role: why the copy was sent
 ROLE_MIRROR: Final = "mirror"  # a VirtualService mirror destination (the candidate)
@@ -79,7 +84,7 @@ class PrimaryOutcome:
         self.authority = authority  # the request's Host, as the client sent it
         self.method = method
         self.target = target  # path and query after route processing (rewrites)
-        self.kind = kind  # ANSWERED or LOCAL_REPLY
+        self.kind = kind  # ANSWERED, LOCAL_REPLY or ABORTED
         self.flags = flags  # Envoy response flags, "-" when none
         self.response = response  # None only when nothing was captured (no budget)
         self.copies = copies  # CopyOutcomes to expect for this cid

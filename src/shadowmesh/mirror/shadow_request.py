@@ -7,11 +7,14 @@ header operations of the route and of the chosen destination), as Envoy's router
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from shadowmesh.http1.framing import Headers
 from shadowmesh.memo import StrMemo
 from shadowmesh.routing.table import ClusterSpec, ShadowSettings
+
+if TYPE_CHECKING:
+    from shadowmesh.mirror.tap import OutcomeTap
 
 SHADOW_SUFFIX: Final = "-shadow"
 _ALWAYS_REPLACED: Final = frozenset({b"content-length", b"transfer-encoding", b"host"})
@@ -53,11 +56,14 @@ class ShadowCopy:
     downstream_remote: str
     user_agent: str | None
     x_forwarded_for: str | None
+    role: str  # MirrorTarget.role
+    tap: OutcomeTap | None  # set when outcomes are produced for this request
 
     def __init__(self, cluster: ClusterSpec, method: bytes, target: bytes, head: bytes,
                  authority: str, request_id: str, settings: ShadowSettings,
                  route_timeout: float | None, route_name: str | None, downstream_remote: str,
-                 user_agent: str | None = None, x_forwarded_for: str | None = None) -> None:
+                 user_agent: str | None = None, x_forwarded_for: str | None = None,
+                 role: str = "mirror", tap: OutcomeTap | None = None) -> None:
         self.cluster = cluster
         self.method = method
         self.target = target
@@ -70,6 +76,8 @@ class ShadowCopy:
         self.downstream_remote = downstream_remote
         self.user_agent = user_agent
         self.x_forwarded_for = x_forwarded_for
+        self.role = role
+        self.tap = tap
 
 
 def build_copy(
@@ -85,6 +93,8 @@ def build_copy(
     downstream_remote: str,
     user_agent: str | None = None,
     x_forwarded_for: str | None = None,
+    role: str = "mirror",
+    tap: OutcomeTap | None = None,
 ) -> ShadowCopy:
     if settings.host_rewrite:
         authority = settings.host_rewrite
@@ -134,4 +144,6 @@ def build_copy(
         downstream_remote=downstream_remote,
         user_agent=user_agent,
         x_forwarded_for=x_forwarded_for,
+        role=role,
+        tap=tap,
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shadowmesh.http1.clusters import ClusterManager
 from shadowmesh.mirror.dispatcher import MirrorDispatcher, MirrorLimits
+from shadowmesh.mirror.hooks import OutcomeSink
 from shadowmesh.routing.table import EMPTY_TABLE, Route, RoutingTable
 from shadowmesh.tasks import TaskGroup
 from shadowmesh.telemetry.record import NullObserver, Observer, RequestRecord
@@ -42,6 +43,16 @@ class DataPlane:
     def __repr__(self) -> str:
         return (f"<DataPlane table=v{self.table.version} connections={len(self.connections)} "
                 f"{self.mirror!r}>")
+
+    @property
+    def outcomes(self) -> OutcomeSink | None:
+        """Where mirrored requests' outcomes go (`mirror.outcomes`); None: nothing is
+        captured and the request path pays nothing for it."""
+        return self.mirror.outcomes
+
+    @outcomes.setter
+    def outcomes(self, sink: OutcomeSink | None) -> None:
+        self.mirror.outcomes = sink
 
     def set_table(self, table: RoutingTable) -> None:
         """Swap the table. Requests in flight keep the clusters they already hold."""

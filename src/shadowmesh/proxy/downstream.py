@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.dataplane import DataPlane
 
 MAX_HEAD_BYTES: Final = 64 * 1024  # Envoy's default max_request_headers_kb is 60
+# Bytes after an upgrade request's head, held until the upstream answers 101.
+MAX_PRE_UPGRADE_BYTES: Final = 64 * 1024
 
 
 class DownstreamProtocol(asyncio.Protocol):
@@ -97,7 +99,10 @@ class DownstreamProtocol(asyncio.Protocol):
             if active is not None and active.is_tunnel:
                 active.on_body(data)
             else:
+                # Held until the upstream accepts the upgrade: bounded, then stop reading.
                 self._tunnel_buffer.append(data)
+                if sum(map(len, self._tunnel_buffer)) > MAX_PRE_UPGRADE_BYTES:
+                    self.pause_reading()
             return
         try:
             self._parser.feed_data(data)
@@ -105,6 +110,8 @@ class DownstreamProtocol(asyncio.Protocol):
             # Everything after the upgrade request's head belongs to the new protocol.
             offset = exc.args[0] if exc.args else len(data)
             self._tunnel_buffer = [data[offset:]] if offset < len(data) else []
+            if len(data) - offset > MAX_PRE_UPGRADE_BYTES:
+                self.pause_reading()
             if self._parsing is not None:
                 self._parsing.on_end()
                 self._parsing = None
@@ -246,6 +253,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self._tunnel_buffer = []
         for data in buffered:
             exchange.on_body(data)
+        self.resume_reading()
 
     def drain(self) -> None:
         """Stop keep-alive: idle connections close now, busy ones after their response."""

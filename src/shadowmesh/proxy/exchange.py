@@ -1,31 +1,47 @@
-"""One downstream request on its way through the proxy: route, forward with retries and
-timeouts, stream the response back, take shadow copies, report one record.
+"""One downstream request on its way through the proxy (Envoy's router filter).
+
+The exchange owns the request's life: the route decision (`route_decision`, pure), the
+upstream head (`upstream_head`, pure), one `Attempt` per try with retries and timeouts, the
+request-body replay buffer, the response head (`response_writer`, pure) and its streaming,
+the tunnel after a 101, the mirror tap (`mirror.tap`, when outcomes are produced), and the
+access-log record (`access_record`).
 
 Everything is callbacks: the downstream protocol feeds the request (`start`, `on_body`,
-`on_end`), the pool and the upstream connection feed the response (the `UpstreamClient`
-methods). No coroutine is created per request unless a new upstream socket must be opened.
+`on_end`), the attempts feed the response (`attempt_*`). No coroutine is created per request
+unless a new upstream socket must be opened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import TYPE_CHECKING, Final
 
 from shadowmesh.clock import monotonic
-from shadowmesh.http1.connection import UpstreamClient, UpstreamConnection
-from shadowmesh.mirror.dispatcher import CAPTURE_LIMIT
+from shadowmesh.http1.connection import UpstreamConnection
+from shadowmesh.http1.framing import LAST_CHUNK, Headers, chunk
 from shadowmesh.mirror.sampling import sample_point
-from shadowmesh.proxy import http11
+from shadowmesh.mirror.tap import OutcomeTap
+from shadowmesh.proxy import response_writer
+from shadowmesh.proxy.access_record import exchange_record
+from shadowmesh.proxy.attempt import Attempt, attempt_count_field
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
-from shadowmesh.proxy.http11 import LAST_CHUNK, Headers, apply_header_ops, chunk
 from shadowmesh.proxy.local_reply import local_reply_bytes
-from shadowmesh.proxy.rewrite import hash_key_for, redirect_location, rewrite_path
+from shadowmesh.proxy.response_writer import CHUNKED, LENGTH, service_time_field
+from shadowmesh.proxy.rewrite import hash_key_for, redirect_location
+from shadowmesh.proxy.route_decision import (
+    UPGRADE_REFUSE,
+    UPGRADE_STRIP,
+    UPGRADE_TUNNEL,
+    fault_decision,
+    select_route,
+    upgrade_action,
+)
+from shadowmesh.proxy.upstream_head import head_prefix, route_request
 from shadowmesh.routing.hosts import HostState
-from shadowmesh.routing.matchers import MatchBlock, RequestView
-from shadowmesh.routing.rand import randbelow
+from shadowmesh.routing.matchers import MatchBlock
 from shadowmesh.routing.table import Route, RouteDestination
-from shadowmesh.telemetry.record import RequestRecord
 
 if TYPE_CHECKING:
     from shadowmesh.http1.clusters import Cluster
@@ -34,49 +50,18 @@ if TYPE_CHECKING:
     from shadowmesh.proxy.downstream import DownstreamProtocol
     from shadowmesh.proxy.request import Request
 
+log = logging.getLogger("shadowmesh")
+
 # Envoy's local reply body when a try ends without a response
 _RESET_TEXT: Final = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
-# The two fields the proxy adds to every exchange, for the common values: formatting bytes
-# with `%` per request costs more than a tuple lookup.
-_ATTEMPT_COUNT: Final = tuple(b"x-envoy-attempt-count: %d\r\n\r\n" % n for n in range(16))
-_SERVICE_TIME: Final = tuple(
-    b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms for ms in range(1000)
-)
 
-
-def attempt_count_field(attempts: int) -> bytes:
-    """`x-envoy-attempt-count: N` and the blank line that ends the head."""
-    if 0 <= attempts < 16:
-        return _ATTEMPT_COUNT[attempts]
-    return b"x-envoy-attempt-count: %d\r\n\r\n" % attempts
-
-
-def service_time_field(ms: int) -> bytes:
-    """`x-envoy-upstream-service-time: MS` and the blank line that ends the head."""
-    if 0 <= ms < 1000:
-        return _SERVICE_TIME[ms]
-    return b"x-envoy-upstream-service-time: %d\r\n\r\n" % ms
-
-
-# downstream response framing
-_LENGTH: Final = 0
-_CHUNKED: Final = 1
-_CLOSE: Final = 2
-_NONE: Final = 3
-
-
-class Exchange(UpstreamClient):
+class Exchange:
     __slots__ = (
-        "_attempt_timer",
+        "_attempt",
         "_body",
         "_body_size",
-        "_capture",
-        "_capture_head",
-        "_closing",
         "_cluster",
-        "_conn",
-        "_conn_wanted",
         "_dest",
         "_down_mode",
         "_finished",
@@ -84,17 +69,21 @@ class Exchange(UpstreamClient):
         "_forwarding",
         "_hash_key",
         "_head_prefix",
-        "_host",
         "_host_tried",
+        "_local",
         "_replayable",
         "_request_done",
         "_response_started",
         "_retries_left",
+        "_retry_held",
         "_route",
         "_sent_chunks",
         "_shadows",
+        "_tap",
+        "_target",
         "_timer",
         "_tunnel",
+        "_upgrade",
         "_upstream_chunked",
         "_upstream_local",
         "_upstream_time",
@@ -123,10 +112,9 @@ class Exchange(UpstreamClient):
         self._route: Route | None = None
         self._dest: RouteDestination | None = None
         self._cluster: Cluster | None = None
-        self._host: HostState | None = None
+        self._attempt: Attempt | None = None
         self._host_tried: tuple[HostState, ...] = ()
-        self._conn: UpstreamConnection | None = None
-        self._conn_wanted = False
+        # the request-body replay buffer: pieces received, how many went out on this try
         self._body: list[bytes] = []
         self._body_size = 0
         self._sent_chunks = 0
@@ -135,17 +123,18 @@ class Exchange(UpstreamClient):
         self._forwarding = False
         self._response_started = False
         self._finished = False
-        self._closing = False
+        self._local = False  # the answer is the proxy's own
         self._retries_left = 0
+        self._retry_held = False  # counts in the cluster's retries in progress (maxRetries)
         self._timer: asyncio.TimerHandle | None = None
-        self._attempt_timer: asyncio.TimerHandle | None = None
         self._head_prefix = b""
+        self._target = req.target
         self._hash_key: str | None = None
-        self._down_mode = _LENGTH
+        self._down_mode = LENGTH
         self._shadows: list[ShadowCopy] | None = None
-        self._capture: list[bytes] | None = None  # primary body kept for comparison
-        self._capture_head: tuple[int, bytes] | None = None
+        self._tap: OutcomeTap | None = None
         self._tunnel = False
+        self._upgrade = False  # the request's Upgrade is forwarded
         self._upstream_time: float | None = None
         self._upstream_local: str | None = None
         self._upstream_chunked = req.chunked
@@ -154,36 +143,60 @@ class Exchange(UpstreamClient):
     def is_tunnel(self) -> bool:
         return self._tunnel
 
+    @property
+    def flags(self) -> str:
+        return self._flags
+
+    @property
+    def route(self) -> Route | None:
+        return self._route
+
+    @property
+    def destination(self) -> RouteDestination | None:
+        return self._dest
+
+    @property
+    def last_host(self) -> HostState | None:
+        return self._host_tried[-1] if self._host_tried else None
+
+    @property
+    def upstream_time(self) -> float | None:
+        return self._upstream_time
+
+    @property
+    def upstream_local(self) -> str | None:
+        return self._upstream_local
+
     def _add_flag(self, flag: str) -> None:
         self._flags = flag if self._flags == "-" else f"{self._flags},{flag}"
 
     # ====================================================================== request side
     def start(self) -> None:
         """Headers are in: pick the route and act on it."""
+        try:
+            self._start()
+        except Exception as exc:
+            self.internal_error(exc)
+
+    def _start(self) -> None:
         req = self.req
-        dp = self.dp
-        vhost = dp.table.virtual_host(self.down.context, req.host)
+        vhost = self.dp.table.virtual_host(self.down.context, req.host)
         if vhost is None:
             self.local_reply(404, b"", "NR", "route_not_found")
             return
-        matched: MatchBlock | bool | None = None
-        route: Route | None = None
-        view: RequestView | None = None  # built only if a rule has conditions to test
-        for candidate in vhost.routes:
-            if not candidate.matches:
-                matched, route = True, candidate
-                break
-            if view is None:
-                view = RequestView(req.method_str, req.path, req.query, "http", req.authority,
-                                   req.port or self.down.local_port, req.hmap)
-            matched = candidate.match(view)
-            if matched is not None:
-                route = candidate
-                break
+        route, matched = select_route(vhost, req, self.down.local_port)
         if route is None:
             self.local_reply(404, b"", "NR", "route_not_found")
             return
         self._route = route
+        upgrade = upgrade_action(req)
+        if upgrade == UPGRADE_REFUSE:
+            self.keep_alive = False
+            self.local_reply(403, b"", "-", "upgrade_failed")
+            return
+        self._upgrade = upgrade == UPGRADE_TUNNEL
+        if upgrade == UPGRADE_STRIP:
+            self.keep_alive = False  # what followed the head was taken for the new protocol
         if route.cors is not None and req.method == b"OPTIONS":
             origin = req.hmap.get("origin")
             if origin and "access-control-request-method" in req.hmap:
@@ -202,17 +215,7 @@ class Exchange(UpstreamClient):
             return
         fault = route.fault
         if fault is not None:
-            delay = (
-                fault.delay
-                if fault.delay and fault.delay_ppm and randbelow(1_000_000) < fault.delay_ppm
-                else None
-            )
-            abort = (
-                fault.abort_status
-                if fault.abort_status and fault.abort_ppm
-                and randbelow(1_000_000) < fault.abort_ppm
-                else None
-            )
+            delay, abort = fault_decision(fault)
             if delay:
                 self._add_flag("DI")
                 self._timer = asyncio.get_running_loop().call_later(
@@ -229,10 +232,13 @@ class Exchange(UpstreamClient):
         self._timer = None
         if self._finished:
             return
-        if abort:
-            self._abort(abort)
-        else:
-            self._prepare(route, matched)
+        try:
+            if abort:
+                self._abort(abort)
+            else:
+                self._prepare(route, matched)
+        except Exception as exc:
+            self.internal_error(exc)
 
     def _abort(self, status: int) -> None:
         # The fault filter sits before the router: an aborted request is never mirrored.
@@ -241,61 +247,16 @@ class Exchange(UpstreamClient):
     def _prepare(self, route: Route, matched: MatchBlock | bool | None) -> None:
         """Route processing: destination, rewrites and header operations; then forward."""
         req = self.req
+        dp = self.dp
         dest = route.pick_destination()
         self._dest = dest
-        self._cluster = self.dp.clusters.get(dest.cluster)
-        authority = req.authority
-        target = req.target
-        headers = http11.forwardable_request_headers(req.headers, req.upgrade)
-        rw = route.rewrite
-        if rw is not None:
-            if rw.uri is not None or rw.regex is not None:
-                new_target = rewrite_path(rw, req, matched).encode("latin-1")
-                if new_target != target:
-                    headers.append((b"x-envoy-original-path", req.target))
-                    target = new_target
-            if rw.authority:
-                authority = rw.authority
-        ops = route.request_headers
-        if not ops.empty:
-            apply_header_ops(headers, ops)
-            if ops.authority:
-                authority = ops.authority
-        ops = dest.request_headers
-        if not ops.empty:
-            apply_header_ops(headers, ops)
-            if ops.authority:
-                authority = ops.authority
-        hmap = req.hmap
-        xff = hmap.get("x-forwarded-for")
-        ip = req.remote_ip
-        headers.append((b"host", authority.encode("latin-1")))
-        headers.append((b"x-forwarded-for", (f"{xff}, {ip}" if xff else ip).encode("latin-1")))
-        if "x-forwarded-proto" not in hmap:
-            headers.append((b"x-forwarded-proto", b"http"))
-        if "x-request-id" not in hmap:
-            headers.append((b"x-request-id", req.request_id.encode("latin-1")))
-        if req.upgrade:
-            headers.append((b"connection", b"upgrade"))
+        self._cluster = dp.clusters.get(dest.cluster)
+        up = route_request(route, dest, req, matched, self._upgrade)
+        self._target = up.target
         # Shadow copies are taken here, after route processing, as Envoy's router does.
         if route.mirrors:
-            self._shadows = self.dp.mirror.prepare(
-                route, req, target, headers, authority, sample_point(route.shadow, req)
-            )
-            if self._shadows is not None and self.dp.mirror.capture is not None:
-                self._capture = []
-        if req.chunked:
-            headers.append((b"transfer-encoding", b"chunked"))
-        elif req.content_length is not None:
-            headers.append((b"content-length", str(req.content_length).encode()))
-        parts = [req.method, b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in headers:
-            # four appends, not `parts += (...)`: that builds a tuple per field
-            parts.append(name)
-            parts.append(b": ")
-            parts.append(value)
-            parts.append(b"\r\n")
-        self._head_prefix = b"".join(parts)
+            self._tap_mirrors(route, up.target, up.headers, up.authority, dest)
+        self._head_prefix = head_prefix(req, up)
         policy = dest.cluster.policy.hash_key
         if policy is not None:
             self._hash_key = hash_key_for(policy, req)
@@ -311,17 +272,25 @@ class Exchange(UpstreamClient):
         self._try()
 
     def on_body(self, data: bytes) -> None:
+        try:
+            self._on_body(data)
+        except Exception as exc:
+            self.internal_error(exc)
+
+    def _on_body(self, data: bytes) -> None:
         self.bytes_received += len(data)
         if self._tunnel:
-            if self._conn is not None:
-                self._conn.write(data)
+            attempt = self._attempt
+            if attempt is not None and attempt.conn is not None:
+                attempt.conn.write(data)
             return
         if self._finished:
             return
         body = self._body
         body.append(data)
         self._body_size += len(data)
-        conn = self._conn
+        attempt = self._attempt
+        conn = attempt.conn if attempt is not None else None
         if conn is not None and self._sent_chunks == len(body) - 1:
             conn.write(chunk(data) if self._upstream_chunked else data)
             self._sent_chunks += 1
@@ -337,13 +306,43 @@ class Exchange(UpstreamClient):
                 self.down.pause_reading()  # no upstream yet: stop reading the client
 
     def on_end(self) -> None:
+        try:
+            self._on_end()
+        except Exception as exc:
+            self.internal_error(exc)
+
+    def _on_end(self) -> None:
         self._request_done = True
+        tap = self._tap
+        if tap is not None:
+            tap.request_complete()
         if self._finished:
             return
-        conn = self._conn
-        if conn is not None and self._upstream_chunked and self._sent_chunks == len(self._body):
-            conn.write(LAST_CHUNK)
+        attempt = self._attempt
+        if attempt is not None and attempt.conn is not None and \
+                self._sent_chunks == len(self._body):
+            if self._upstream_chunked:
+                attempt.conn.write(LAST_CHUNK)
+            attempt.request_sent = True
         self._maybe_mirror()
+
+    # ========================================================================= mirror tap
+    def _tap_mirrors(self, route: Route, target: bytes, headers: Headers, authority: str,
+                     dest: RouteDestination) -> None:
+        dp = self.dp
+        req = self.req
+        tap: OutcomeTap | None = None
+        sink = dp.mirror.outcomes
+        if sink is not None:
+            limit = sink.capture_limit(dest.cluster.service)
+            if limit > 0:
+                tap = OutcomeTap(sink, limit)
+        self._shadows = dp.mirror.prepare(route, req, target, headers, authority,
+                                          sample_point(route.shadow, req), tap)
+        if tap is not None and tap.copies:
+            self._tap = tap  # mirrored: this request's outcomes are produced
+            if self._request_done:
+                tap.request_complete()
 
     def _maybe_mirror(self) -> None:
         shadows = self._shadows
@@ -362,76 +361,84 @@ class Exchange(UpstreamClient):
             self.local_reply(503, b"no healthy upstream", "UH", "no_healthy_upstream")
             return
         self.attempts += 1
-        self._host = host
         self._host_tried += (host,)
-        host.active_requests += 1
-        self._conn_wanted = True
-        per_try = self._route.retry.per_try_timeout if self._route is not None else None
-        if per_try and self._route is not None and self._route.fault is None:
-            self._attempt_timer = asyncio.get_running_loop().call_later(
-                per_try, self._on_try_timeout
-            )
-        cluster.pool.acquire(self, host)
+        attempt = self._attempt = Attempt(self, cluster, host, self.attempts)
+        route = self._route
+        per_try = route.retry.per_try_timeout if route is not None else None
+        if per_try and route is not None and route.fault is None:
+            attempt.timer = asyncio.get_running_loop().call_later(per_try,
+                                                                  attempt.on_try_timeout)
+        cluster.pool.acquire(attempt, host)
 
     def _end_try(self, reusable: bool) -> None:
-        if self._attempt_timer is not None:
-            self._attempt_timer.cancel()
-            self._attempt_timer = None
-        host = self._host
-        if host is not None:
-            host.active_requests -= 1
-            self._host = None
-        conn = self._conn
-        if conn is not None:
-            self._conn = None
-            assert self._cluster is not None
-            self._cluster.pool.release(conn, reusable)
-        elif self._conn_wanted and self._cluster is not None:
-            self._cluster.pool.cancel(self)
-        self._conn_wanted = False
+        attempt = self._attempt
+        if attempt is not None:
+            self._attempt = None
+            attempt.end(reusable)
+        self._release_retry()
+
+    def _release_retry(self) -> None:
+        if self._retry_held:
+            self._retry_held = False
+            cluster = self._cluster
+            if cluster is not None:
+                cluster.retries_active -= 1
+
+    def _retry_budget(self) -> bool:
+        """May one more retry start? DestinationRule `maxRetries` caps the retries in
+        progress across the cluster; past it (Envoy's retry overflow) the try's own failure
+        is the answer, flagged URX."""
+        cluster = self._cluster
+        if cluster is None:
+            return False
+        if cluster.retries_active >= cluster.spec.policy.max_retries:
+            self._add_flag("URX")
+            return False
+        return True
 
     def _retry_or_fail(self, status: int, flag: str, body: bytes, details: str,
                        retriable: bool) -> None:
         self._end_try(False)
-        if retriable and self._retries_left > 0 and self._replayable:
+        cluster = self._cluster
+        if (retriable and self._retries_left > 0 and self._replayable and cluster is not None
+                and self._retry_budget()):
             self._retries_left -= 1
+            cluster.retries_active += 1
+            self._retry_held = True
             retry = self._route.retry if self._route is not None else None
             base = retry.backoff_base if retry else 0.025
             cap = retry.backoff_max if retry else 0.25
             n = self.attempts
             delay = random.uniform(0, min(base * (2**n - 1), cap))
-            self._timer_retry(delay)
+            self._sent_chunks = 0
+            asyncio.get_running_loop().call_later(delay, self._retry_now)
             return
-        if retriable and self.attempts > 1:
+        if retriable and self.attempts > 1 and "URX" not in self._flags:
             self._add_flag("URX")
         if self.attempts > 1:
             body = body.replace(b"reset reason:", b"retried and the latest reset reason:", 1)
         self.local_reply(status, body, flag, details)
 
-    def _timer_retry(self, delay: float) -> None:
-        self._sent_chunks = 0
-        asyncio.get_running_loop().call_later(delay, self._retry_now)
-
     def _retry_now(self) -> None:
-        if not self._finished:
-            self._try()
-
-    # -- UpstreamClient -----------------------------------------------------------------
-    def on_connected(self, conn: UpstreamConnection) -> None:
-        if self._finished or not self._conn_wanted:
-            assert self._cluster is not None
-            self._cluster.pool.release(conn, True)
+        if self._finished:
             return
-        self._conn_wanted = False
-        self._conn = conn
+        try:
+            self._try()
+        except Exception as exc:
+            self.internal_error(exc)
+
+    # -- from the current attempt ---------------------------------------------------------
+    def attempt_connected(self, attempt: Attempt, conn: UpstreamConnection) -> None:
         self._upstream_local = conn.local_address
-        conn.start(self, self.req.method == b"HEAD", self.req.upgrade)
+        conn.start(attempt, self.req.method == b"HEAD", self._upgrade)
         upstream_chunked = self._upstream_chunked
-        data = [self._head_prefix, attempt_count_field(self.attempts)]
+        data = [self._head_prefix, attempt_count_field(attempt.number)]
         for piece in self._body:
             data.append(chunk(piece) if upstream_chunked else piece)
-        if self._request_done and upstream_chunked:
-            data.append(LAST_CHUNK)
+        if self._request_done:
+            if upstream_chunked:
+                data.append(LAST_CHUNK)
+            attempt.request_sent = True
         conn.write(b"".join(data))
         if self._replayable:
             self._sent_chunks = len(self._body)
@@ -440,28 +447,23 @@ class Exchange(UpstreamClient):
             self._sent_chunks = 0
             self.down.resume_reading()
 
-    def on_connect_failed(self, reason: str) -> None:
-        if self._finished:
-            return
-        self._conn_wanted = False
+    def attempt_connect_failed(self, attempt: Attempt, reason: str) -> None:
         route = self._route
         self._failed_before_response(
+            attempt,
             "UF",
             b"remote connection failure, transport failure reason: " + reason.encode(),
             "upstream_reset_before_response_started{remote_connection_failure}",
             route is not None and route.retry.retries_connect_failure,
         )
 
-    def _failed_before_response(self, flag: str, reason: bytes, details: str,
-                                retriable: bool) -> None:
+    def _failed_before_response(self, attempt: Attempt, flag: str, reason: bytes,
+                                details: str, retriable: bool) -> None:
         """No response came from this try: tell outlier detection, then retry or answer 503."""
-        host, cluster = self._host, self._cluster
-        if host is not None and cluster is not None:
-            cluster.report(host, None)
+        attempt.cluster.report(attempt.host, None)
         self._retry_or_fail(503, flag, _RESET_TEXT + reason, details, retriable)
 
-    def on_overflow(self) -> None:
-        self._conn_wanted = False
+    def attempt_overflow(self, attempt: Attempt) -> None:
         self._end_try(False)
         self.local_reply(
             503,
@@ -470,156 +472,107 @@ class Exchange(UpstreamClient):
             "upstream_reset_before_response_started{overflow}",
         )
 
-    def on_upstream_writable(self, writable: bool) -> None:
+    def upstream_writable(self, writable: bool) -> None:
         if writable:
             self.down.resume_reading()
         else:
             self.down.pause_reading()
 
-    def on_response_head(self, status: int, raw_head: bytes, keep_alive: bool,
-                         upgrade: bool) -> None:
+    def attempt_response_head(self, attempt: Attempt, status: int, raw_head: bytes,
+                              upgrade: bool) -> None:
         if self._finished:
             return
-        cluster, host, route = self._cluster, self._host, self._route
-        assert cluster is not None and route is not None
-        if host is not None:
-            cluster.report(host, status)
+        route = self._route
+        assert route is not None
+        attempt.cluster.report(attempt.host, status)
         retriable = route.retry.retriable_status(status)
-        if retriable and self._retries_left > 0 and self._replayable and route.fault is None:
+        if (retriable and self._retries_left > 0 and self._replayable and route.fault is None
+                and self._retry_budget()):
             self._retry_or_fail(status, "-", b"", "via_upstream", True)
             return
-        if retriable and self.attempts > 1:
+        if retriable and self.attempts > 1 and "URX" not in self._flags:
             self._add_flag("URX")
         self._upstream_time = (monotonic() - self.req.start) * 1000
-        if self._attempt_timer is not None:
-            self._attempt_timer.cancel()
-            self._attempt_timer = None
+        if attempt.timer is not None:
+            attempt.timer.cancel()
+            attempt.timer = None
         if self._timer is not None and upgrade:
             self._timer.cancel()
             self._timer = None
         self._response_started = True
         self.status = status
         self.details = "via_upstream"
-        if self._capture is not None:
-            self._capture_head = (status, raw_head)
-        self._send_response_head(status, raw_head, upgrade)
+        tap = self._tap
+        if tap is not None:
+            tap.response_head(status, raw_head)
+        self._send_response_head(status, raw_head, upgrade and status == 101)
 
-    def _send_response_head(self, status: int, raw_head: bytes, upgrade: bool) -> None:
+    def _send_response_head(self, status: int, raw_head: bytes, tunnel: bool) -> None:
         req = self.req
         route, dest = self._route, self._dest
         assert route is not None and dest is not None
-        if (
-            not upgrade
-            and route.cors is None
-            and route.response_headers.empty
-            and dest.response_headers.empty
-            and self.keep_alive
-            and req.version == "1.1"
-            and req.method != b"HEAD"
-            and not self.down.draining
-            and http11.passthrough_head(raw_head)
-        ):
+        down = self.down
+        if not tunnel and response_writer.can_pass_through(route, dest, req, self.keep_alive,
+                                                           down.draining, raw_head):
             # Nothing to change in this head: send the upstream's bytes as they came.
-            self._down_mode = _LENGTH
-            self.down.write(raw_head[:-2] + service_time_field(int(self._upstream_time or 0)))
+            self._down_mode = LENGTH
+            down.write(raw_head[:-2] + service_time_field(int(self._upstream_time or 0)))
             return
-        headers, content_length, upstream_chunked = http11.forwardable_response_headers(
-            http11.head_fields(raw_head), upgrade
-        )
-        for ops in (route.response_headers, dest.response_headers):
-            if not ops.empty:
-                apply_header_ops(headers, ops)
-        if route.cors is not None:
-            origin = req.hmap.get("origin")
-            if origin:
-                headers.extend(cors_response_headers(route.cors, origin))
-        if self._upstream_time is not None:
-            headers.append((b"x-envoy-upstream-service-time",
-                            str(int(self._upstream_time)).encode()))
-        if upgrade and status == 101:
+        head, mode, keep_alive = response_writer.reframed_head(
+            status, raw_head, tunnel, route, dest, req, self.keep_alive, down.draining,
+            self._upstream_time)
+        self._down_mode = mode
+        self.keep_alive = keep_alive
+        down.write(head)
+        if tunnel:
             self._tunnel = True
-            self._down_mode = _NONE
-            headers.append((b"connection", b"upgrade"))
-        elif http11.body_forbidden(status, req.method):
-            self._down_mode = _NONE
-            if content_length is not None:
-                headers.append((b"content-length", content_length))
-        elif content_length is not None and not upstream_chunked:
-            self._down_mode = _LENGTH
-            headers.append((b"content-length", content_length))
-        elif req.version == "1.1":
-            self._down_mode = _CHUNKED
-            headers.append((b"transfer-encoding", b"chunked"))
-        else:
-            self._down_mode = _CLOSE
-            self.keep_alive = False
-        if self.down.draining:
-            self.keep_alive = False
-        if not self._tunnel:
-            if not self.keep_alive:
-                headers.append((b"connection", b"close"))
-            elif req.version == "1.0":
-                headers.append((b"connection", b"keep-alive"))
-        self.down.write(http11.response_head(status, headers))
-        if self._tunnel:
-            self.down.begin_tunnel(self)
+            down.begin_tunnel(self)
 
-    def on_response_body(self, data: bytes) -> None:
+    def attempt_response_body(self, data: bytes) -> None:
         if self._finished:
             return
         self.bytes_sent += len(data)
-        self.down.write(chunk(data) if self._down_mode == _CHUNKED else data)
-        capture = self._capture
-        if capture is not None and self.bytes_sent - len(data) < CAPTURE_LIMIT:
-            capture.append(data)
-        if not self.down.writable and self._conn is not None:
-            self._conn.pause_reading()
+        down = self.down
+        down.write(chunk(data) if self._down_mode == CHUNKED else data)
+        tap = self._tap
+        if tap is not None:
+            tap.response_body(data)
+        if not down.writable:
+            attempt = self._attempt
+            if attempt is not None and attempt.conn is not None:
+                attempt.conn.pause_reading()
 
-    def on_response_end(self) -> None:
+    def attempt_response_end(self, attempt: Attempt) -> None:
         if self._finished:
             return
-        if self._down_mode == _CHUNKED:
+        if self._down_mode == CHUNKED:
             self.down.write(LAST_CHUNK)
-        if self._capture is not None and self._capture_head is not None:
-            hook = self.dp.mirror.capture
-            if hook is not None:
-                status, raw_head = self._capture_head
-                body = b"".join(self._capture)[:CAPTURE_LIMIT]
-                hook.primary_response(self.req.request_id, status,
-                                      http11.head_fields(raw_head), body,
-                                      (monotonic() - self.req.start) * 1000)
-        reusable = self._request_done and not self._tunnel
-        # If the server answered before reading the whole request, the connection
-        # is mid-request: it cannot be reused.
-        self._end_try(reusable)
+        # The connection is reusable only if the request went out whole (the attempt knows)
+        # and this was not a tunnel; the connection checks that nothing followed the answer.
+        self._end_try(self._request_done and not self._tunnel and not self.req.upgrade)
         self._finish()
 
-    def on_upstream_lost(self, reason: str) -> None:
+    def attempt_lost(self, attempt: Attempt, reason: str) -> None:
         if self._finished:
             return
-        route = self._route
-        self._conn = None  # already closed
         if self._response_started:
             self._end_try(False)
             self._add_flag("UC")
             self.keep_alive = False
             self._finish(abort_downstream=True)
             return
+        route = self._route
         self._failed_before_response(
+            attempt,
             "UC",
             reason.encode(),
             "upstream_reset_before_response_started{connection_termination}",
             route is not None and route.retry.retries_resets,
         )
 
-    def cork(self) -> None:
-        self.down.cork()
-
-    def uncork(self) -> None:
-        self.down.uncork()
-
     def on_downstream_writable(self, writable: bool) -> None:
-        conn = self._conn
+        attempt = self._attempt
+        conn = attempt.conn if attempt is not None else None
         if conn is not None:
             if writable:
                 conn.resume_reading()
@@ -627,13 +580,11 @@ class Exchange(UpstreamClient):
                 conn.pause_reading()
 
     # ============================================================================ timeouts
-    def _on_try_timeout(self) -> None:
-        self._attempt_timer = None
+    def attempt_timed_out(self, attempt: Attempt) -> None:
         if self._finished or self._response_started:
             return
-        host, cluster, route = self._host, self._cluster, self._route
-        if host is not None and cluster is not None:
-            cluster.report(host, 504)
+        attempt.cluster.report(attempt.host, 504)
+        route = self._route
         retriable = route is not None and route.retry.retries_resets
         self._retry_or_fail(504, "UT", b"upstream request timeout", "upstream_per_try_timeout",
                             retriable)
@@ -642,16 +593,41 @@ class Exchange(UpstreamClient):
         self._timer = None
         if self._finished:
             return
-        if self._response_started:
+        try:
+            if self._response_started:
+                self._end_try(False)
+                self._add_flag("UT")
+                self.keep_alive = False
+                self._finish(abort_downstream=True)
+                return
             self._end_try(False)
-            self._add_flag("UT")
-            self.keep_alive = False
-            self._finish(abort_downstream=True)
-            return
-        self._end_try(False)
-        self.local_reply(504, b"upstream request timeout", "UT", "upstream_response_timeout")
+            self.local_reply(504, b"upstream request timeout", "UT",
+                             "upstream_response_timeout")
+        except Exception as exc:
+            self.internal_error(exc)
 
     # ============================================================================== ending
+    def internal_error(self, exc: BaseException) -> None:
+        """The exception boundary of every callback: log the bug, answer 500 (or cut a
+        response already started), let go of the connection and the pool slot."""
+        log.error("request %s failed inside the proxy", self.req.request_id, exc_info=exc)
+        if self._finished:
+            return
+        try:
+            self._end_try(False)
+            if self._response_started or self._tunnel:
+                self.keep_alive = False
+                self._finish(abort_downstream=True)
+            else:
+                self.keep_alive = False
+                self._write_local(500, b"internal error", [], "-", "internal_error")
+        except Exception:
+            log.exception("failing request %s cleanly failed too", self.req.request_id)
+            self._finished = True
+            transport = self.down.transport
+            if transport is not None:
+                transport.abort()
+
     def local_reply(self, status: int, body: bytes, flag: str, details: str) -> None:
         """An Envoy-style local reply (no upstream response to forward)."""
         self._write_local(status, body, [], flag, details)
@@ -664,6 +640,7 @@ class Exchange(UpstreamClient):
             self._add_flag(flag)
         self.details = details
         self.status = status
+        self._local = True
         self._end_try(False)
         if not self._request_done and self.req.has_body:
             # We answer before reading the request body: do not try to find the next request
@@ -679,8 +656,14 @@ class Exchange(UpstreamClient):
         data = local_reply_bytes(status, body, headers, self.keep_alive, self.req.method,
                                  self.req.version)
         self.bytes_sent = len(body)
+        tap = self._tap
+        if tap is not None:
+            tap.local_reply(status, headers, body)
         self.down.write(data)
-        self._shadows = None
+        if self._shadows is not None:
+            # Answered before the request was complete: its copies can never be whole.
+            self.dp.mirror.skip(self._shadows, "request_incomplete")
+            self._shadows = None
         self._finish()
 
     def _finish(self, abort_downstream: bool = False) -> None:
@@ -690,14 +673,30 @@ class Exchange(UpstreamClient):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._release_retry()
         if self._shadows is not None and not self._request_done:
             self.dp.mirror.skip(self._shadows, "client_aborted")
             self._shadows = None
-        self.dp.observer.on_request(self._record())
+        tap = self._tap
+        if tap is not None:
+            self._tap = None
+            host = self.last_host
+            tap.primary(self.req.request_id, self._dest.cluster if self._dest else None,
+                        self.req.authority, self.req.method_str,
+                        self._target.decode("latin-1"), self._local, abort_downstream,
+                        self._flags, self.req.start_wall, self.req.start,
+                        host.spec.host_port if host is not None else None)
+        self.dp.observer.on_request(exchange_record(self))
         self.down.exchange_done(self, abort_downstream)
 
     def on_downstream_lost(self) -> None:
         """The client went away before we finished."""
+        try:
+            self._on_downstream_lost()
+        except Exception as exc:
+            self.internal_error(exc)
+
+    def _on_downstream_lost(self) -> None:
         if self._finished:
             return
         if self._tunnel:
@@ -713,40 +712,3 @@ class Exchange(UpstreamClient):
             self.status = 0
         self.details = "downstream_remote_disconnect"
         self._finish(abort_downstream=True)
-
-    def _record(self) -> RequestRecord:
-        req = self.req
-        dest = self._dest
-        cluster = dest.cluster if dest is not None else None
-        host = self._host_tried[-1].spec if self._host_tried else None
-        hmap = req.hmap
-        return RequestRecord(
-            start_time=req.start_wall,
-            duration_ms=(monotonic() - req.start) * 1000,
-            upstream_service_time_ms=self._upstream_time,
-            method=req.method_str,
-            path=req.target.decode("latin-1"),
-            protocol="HTTP/1.1" if req.version == "1.1" else f"HTTP/{req.version}",
-            authority=req.authority,
-            user_agent=hmap.get("user-agent"),
-            x_forwarded_for=hmap.get("x-forwarded-for"),
-            request_id=req.request_id,
-            downstream_remote_address=req.remote,
-            downstream_local_address=self.down.local_address,
-            bytes_received=self.bytes_received,
-            response_code=self.status,
-            response_flags=self._flags,
-            bytes_sent=self.bytes_sent,
-            response_code_details=self.details,
-            route_name=self._route.name if self._route is not None else None,
-            upstream_cluster=cluster.name if cluster is not None else None,
-            upstream_host=host.host_port if host is not None else None,
-            upstream_local_address=self._upstream_local,
-            attempts=self.attempts,
-            destination_service=cluster.service if cluster is not None else "unknown",
-            destination_service_name=cluster.service_name if cluster is not None else "unknown",
-            destination_service_namespace=cluster.namespace if cluster is not None else "unknown",
-            destination_workload=host.workload if host is not None else "unknown",
-            destination_version=host.version if host is not None else "unknown",
-            source_workload=self.dp.source_workload,
-        )

@@ -181,6 +181,9 @@ class ShadowSettings:
 class MirrorTarget:
     cluster: ClusterSpec
     ppm: int  # sampled parts per million (Istio: 0.0001% steps)
+    # Why copies go there (mirror.outcomes.CopyOutcome.role): "mirror" for a VirtualService
+    # mirror; "noise" for a copy to the primary's own version (a Comparison's noise baseline).
+    role: str = "mirror"
 
 
 @dataclass(frozen=True, slots=True)
