@@ -15,25 +15,7 @@ from shadowmesh.proxy.dataplane import DataPlane
 from shadowmesh.proxy.server import Listeners
 from shadowmesh.routing.compile import compile_table
 from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
-from shadowmesh.telemetry.record import Observer, RequestRecord
-
-
-class RecordingObserver(Observer):
-    def __init__(self) -> None:
-        self.records: list[RequestRecord] = []
-        self.skipped: list[tuple[str, str]] = []
-
-    def on_request(self, record: RequestRecord) -> None:
-        self.records.append(record)
-
-    def on_mirror_skipped(self, destination_service: str, reason: str) -> None:
-        self.skipped.append((destination_service, reason))
-
-    def primary(self) -> list[RequestRecord]:
-        return [r for r in self.records if not r.shadow]
-
-    def shadows(self) -> list[RequestRecord]:
-        return [r for r in self.records if r.shadow]
+from shadowmesh.telemetry.record import MemoryObserver
 
 
 def table(config: str) -> RoutingTable:
@@ -46,7 +28,7 @@ def table(config: str) -> RoutingTable:
 class InProcProxy:
     dp: DataPlane
     port: int
-    observer: RecordingObserver
+    observer: MemoryObserver
 
     async def wait_records(self, n: int, shadow: bool = False, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
@@ -57,7 +39,7 @@ class InProcProxy:
 @contextlib.asynccontextmanager
 async def inproc_proxy(config: str, limits: MirrorLimits | None = None,
                        body_limit: int = 1 << 20) -> AsyncIterator[InProcProxy]:
-    observer = RecordingObserver()
+    observer = MemoryObserver()
     dp = DataPlane(observer=observer, mirror_limits=limits, body_limit=body_limit)
     dp.set_table(table(config))
     listeners = Listeners(dp, reuse_port=False)

@@ -151,3 +151,25 @@ class Observer:
 
 class NullObserver(Observer):
     __slots__ = ()
+
+
+class MemoryObserver(Observer):
+    """Keeps every record and mirror skip in memory, in order: for code that embeds a data
+    plane and looks at what it did (the in-process tests). Compiled with the request path,
+    so it can subclass `Observer` (an interpreted class cannot subclass a compiled one)."""
+
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+        self.skipped: list[tuple[str, str]] = []
+
+    def on_request(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def on_mirror_skipped(self, destination_service: str, reason: str) -> None:
+        self.skipped.append((destination_service, reason))
+
+    def primary(self) -> list[RequestRecord]:
+        return [r for r in self.records if not r.shadow]
+
+    def shadows(self) -> list[RequestRecord]:
+        return [r for r in self.records if r.shadow]
