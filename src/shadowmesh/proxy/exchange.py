@@ -391,7 +391,9 @@ class Exchange:
         cluster = self._cluster
         if cluster is None:
             return False
-        if cluster.retries_active >= cluster.spec.policy.max_retries:
+        # The retry this exchange holds ends as the next one starts: it does not count.
+        held = 1 if self._retry_held else 0
+        if cluster.retries_active - held >= cluster.spec.policy.max_retries:
             self._add_flag("URX")
             return False
         return True
