@@ -69,6 +69,7 @@ class Exchange:
         "_forwarding",
         "_hash_key",
         "_head_prefix",
+        "_head_written",
         "_host_tried",
         "_local",
         "_replayable",
@@ -122,6 +123,7 @@ class Exchange:
         self._request_done = False
         self._forwarding = False
         self._response_started = False
+        self._head_written = False  # a response head went to the client
         self._finished = False
         self._local = False  # the answer is the proxy's own
         self._retries_left = 0
@@ -334,7 +336,11 @@ class Exchange:
         tap: OutcomeTap | None = None
         sink = dp.mirror.outcomes
         if sink is not None:
-            limit = sink.capture_limit(dest.cluster.service)
+            try:
+                limit = sink.capture_limit(dest.cluster.service)
+            except Exception:
+                log.exception("outcome sink failed to say what it captures")
+                limit = 0
             if limit > 0:
                 tap = OutcomeTap(sink, limit)
         self._shadows = dp.mirror.prepare(route, req, target, headers, authority,
@@ -518,6 +524,7 @@ class Exchange:
                                                            down.draining, raw_head):
             # Nothing to change in this head: send the upstream's bytes as they came.
             self._down_mode = LENGTH
+            self._head_written = True
             down.write(raw_head[:-2] + service_time_field(int(self._upstream_time or 0)))
             return
         head, mode, keep_alive = response_writer.reframed_head(
@@ -525,6 +532,7 @@ class Exchange:
             self._upstream_time)
         self._down_mode = mode
         self.keep_alive = keep_alive
+        self._head_written = True
         down.write(head)
         if tunnel:
             self._tunnel = True
@@ -617,7 +625,7 @@ class Exchange:
             return
         try:
             self._end_try(False)
-            if self._response_started or self._tunnel:
+            if self._head_written or self._tunnel:
                 self.keep_alive = False
                 self._finish(abort_downstream=True)
             else:
