@@ -53,6 +53,9 @@ def test_bytes_before_a_response_head_are_not_forwarded() -> None:
             assert b"not-http" not in ans.body and b"late" not in ans.body
             record = proxy.observer.primary()[0]
             assert "UC" in record.response_flags
+            pool = proxy.dp.clusters.get(proxy.dp.table.clusters[
+                "outbound|8000|v1|svc.default.svc.cluster.local"]).pool
+            assert (pool.active, pool.connections, pool.idle) == (0, 0, 0)
     asyncio.run(scenario())
 
 

@@ -363,8 +363,7 @@ class ShadowExchange(PipelinedCopy):
         self._end(self.status, "-", ok=True, reusable=True)
 
     def on_upstream_lost(self, reason: str) -> None:
-        self._conn = None
-        self._end(0, "UC", ok=False)
+        self._end(0, "UC", ok=False)  # releases the (closed) connection: its slot comes back
 
     def on_upstream_writable(self, writable: bool) -> None:
         pass

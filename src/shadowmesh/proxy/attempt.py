@@ -128,7 +128,8 @@ class Attempt(UpstreamClient):
     def on_upstream_lost(self, reason: str) -> None:
         if not self.live:
             return
-        self.conn = None  # already closed
+        # `conn` stays: ending the try releases it (closed already), which gives its slot
+        # back to the pool.
         try:
             self.exchange.attempt_lost(self, reason)
         except Exception as exc:
