@@ -164,36 +164,41 @@ class DownstreamProtocol(asyncio.Protocol):
             return
         if self._closed:
             return  # refused: whatever follows is not read
+        while data:
+            data = self._receive(data)
+
+    def _receive(self, data: bytes) -> bytes:
+        """Feed what the current state allows; return the rest (for the next state)."""
         if not self._in_head:
             # a body: count what the parser skips silently until the next body data
             self._quiet += len(data)
             self._feed(data)
             if self._quiet > self._max_head and not self._closed:
                 self._reject(400, "chunk metadata too large", CHUNK_METADATA_TOO_LARGE)
-            return
+            return b""
         if self._head_bytes == 0 and not self._fresh:
             self._head_start = monotonic()
         starts_line = self._between or self._line is not None
         if starts_line and not self._check_request_line(data):
-            return
+            return b""
         if data.find(b"\t\r\n") >= 0:
             data = _strip_trailing_ws(data)
         total = self._head_bytes + len(data)
         if total <= self._max_head:
             self._head_bytes = total
             self._feed(data)
-            return
+            return b""
         # Over the limit, unless the head ends inside the part that fits: the parser gets
         # that part first, and the rest only if the head is complete by then.
         fits = self._max_head - self._head_bytes
         self._head_bytes = self._max_head
         self._feed(data[:fits])
         if self._closed:
-            return
+            return b""
         if self._in_head:
             self._head_too_large()
-            return
-        self._feed(data[fits:])
+            return b""
+        return data[fits:]
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -232,7 +237,11 @@ class DownstreamProtocol(asyncio.Protocol):
                 self._internal_error(cause if isinstance(cause, Exception) else exc)
         except httptools.HttpParserError as exc:
             detail = str(exc) or "malformed request"
-            if detail == "Invalid HTTP version":
+            if detail.startswith("Data after"):
+                # Bytes after a `Connection: close` request: RFC 9112 9.6 says not to
+                # process them. The requests before it are still answered, then we close.
+                self._closed = True
+            elif detail == "Invalid HTTP version":
                 self._reject(505, "unsupported HTTP version", UNSUPPORTED_VERSION)
             else:
                 self._reject(400, detail, MALFORMED)
@@ -281,6 +290,11 @@ class DownstreamProtocol(asyncio.Protocol):
         if not self._in_head:
             # A trailer field of a chunked body. Dropped (as Envoy does unless told to
             # forward them): above all it must not become a field of the next request.
+            # Counted against the head limit, as Envoy counts trailers.
+            self._head_bytes += len(name) + len(value) + 4
+            if self._head_bytes > self._max_head:
+                raise BadRequest(431, "request trailers too large", HEADERS_TOO_LARGE,
+                                 "http1.headers_too_large")
             return
         headers = self._headers
         if len(headers) >= self._max_headers:
@@ -299,8 +313,12 @@ class DownstreamProtocol(asyncio.Protocol):
         self._in_head = False
         self._fresh = False
         self._quiet = 0
+        method = parser.get_method()
+        if method == b"CONNECT":
+            # Istio routes no CONNECT by default; a tunnel would bypass routing entirely.
+            raise BadRequest(501, "CONNECT is not supported")
         request = Request(
-            parser.get_method(),
+            method,
             url,
             headers,
             "1.1",
@@ -333,6 +351,7 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
+        self._head_bytes = 0
         self._between = True
         self._quiet = 0
         parsing = self._parsing

@@ -170,6 +170,8 @@ class Request:
                 hmap[key] = _combine(key, prev, text)
         self.hmap = hmap
         self.absolute_form = not url.startswith(b"/")
+        if url == b"*" and method != b"OPTIONS":
+            raise BadRequest(400, "asterisk-form target outside OPTIONS")
         if self.absolute_form and url != b"*":
             # absolute-form (a client using us as its HTTP proxy): the URL's authority wins
             # over Host (RFC 9112 3.2.2).
@@ -179,8 +181,11 @@ class Request:
                 parsed: Any = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError as exc:
                 raise BadRequest(400, "invalid request target") from exc
-            if parsed.host is None:
+            if parsed.host is None or parsed.schema is None:
                 raise BadRequest(400, "invalid request target")
+            if parsed.userinfo is not None:
+                # RFC 9110 4.2.4: userinfo in a target is to be treated as an error
+                raise BadRequest(400, "userinfo in request target")
             host = parsed.host.decode("latin-1")
             if ":" in host:
                 host = f"[{host}]"
@@ -200,7 +205,11 @@ class Request:
         self.path = path.decode("latin-1")
         self.query = raw_query.decode("latin-1")
         te = hmap.get("transfer-encoding")
-        self.chunked = te is not None and "chunked" in te.lower()
+        self.chunked = te is not None
+        if te is not None and te != "chunked" and te.strip(" \t").lower() != "chunked":
+            # llhttp reads `gzip, chunked` as chunked, but the proxy would forward the
+            # body without its other codings: refuse them all (as Envoy: 501).
+            raise BadRequest(501, "unsupported transfer-encoding")
         cl = hmap.get("content-length")
         if cl is not None and not self.chunked:
             if not (cl.isdigit() and cl.isascii()):
