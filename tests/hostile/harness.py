@@ -58,9 +58,11 @@ class Stack:
 
 @contextmanager
 def stack(workdir: Path, *args: str) -> Iterator[Stack]:
+    """A proxy (extra `args` for `shadowmesh run`; access log off unless they name one)."""
+    if "--access-log" not in args:
+        args = ("--access-log", "off", *args)
     with raw_backend() as backend:
-        proxy = ShadowmeshProcess(CONFIG.format(port=backend.port), workdir,
-                                  ("--access-log", "off", *args))
+        proxy = ShadowmeshProcess(CONFIG.format(port=backend.port), workdir, args)
         proxy.start()
         try:
             yield Stack(proxy, backend)
