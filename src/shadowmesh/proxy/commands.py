@@ -30,6 +30,19 @@ def _seconds(value: str, option: str) -> float:
         raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
+def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
+                       idle_timeout: str) -> DownstreamLimits:
+    try:
+        return DownstreamLimits(
+            max_head_bytes=head_kb * 1024,
+            max_headers=fields,
+            header_timeout=_seconds(header_timeout, "--request-headers-timeout"),
+            idle_timeout=_seconds(idle_timeout, "--idle-timeout"),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @click.command()
 @click.option("-f", "--filename", "paths", multiple=True, required=True,
               type=click.Path(exists=True), help="Istio YAML file or directory (repeatable).")
@@ -136,12 +149,8 @@ def run(
         access_log=access_log,
         access_log_format=access_log_format,
         source_workload=source_workload,
-        downstream=DownstreamLimits(
-            max_head_bytes=max_request_headers_kb * 1024,
-            max_headers=max_request_headers,
-            header_timeout=_seconds(request_headers_timeout, "--request-headers-timeout"),
-            idle_timeout=_seconds(idle_timeout, "--idle-timeout"),
-        ),
+        downstream=_downstream_limits(max_request_headers_kb, max_request_headers,
+                                      request_headers_timeout, idle_timeout),
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers
