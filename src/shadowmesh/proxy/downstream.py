@@ -66,6 +66,7 @@ class DownstreamProtocol(asyncio.Protocol):
         "_in_head",
         "_limits",
         "_line",
+        "_line_size",
         "_max_head",
         "_max_headers",
         "_parser",
@@ -104,7 +105,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self._in_head = True
         # Is the parser between two messages, so that the next chunk starts a request line?
         self._between = True
-        self._line: bytes | None = None  # the start of a request line split across reads
+        self._line: list[bytes] | None = None  # a request line split across reads
+        self._line_size = 0
         self._fresh = True  # no request completed its head on this connection yet
         self._quiet = 0  # bytes fed since the last body data (chunk framing, trailers)
         self._head_start = 0.0
@@ -198,6 +200,9 @@ class DownstreamProtocol(asyncio.Protocol):
         if self._in_head:
             self._head_too_large()
             return b""
+        if self._tunnel_buffer is not None:
+            self._tunnel_buffer.append(data[fits:])  # after an upgrade: the new protocol's
+            return b""
         return data[fits:]
 
     def eof_received(self) -> bool | None:
@@ -249,19 +254,36 @@ class DownstreamProtocol(asyncio.Protocol):
             self._internal_error(exc)
 
     def _check_request_line(self, data: bytes) -> bool:
-        """Check the request line that `data` starts (or continues); False if refused."""
-        line = data if self._line is None else self._line + data
-        # Empty lines before a request line are ignored (RFC 9112 2.2), as llhttp does.
-        start = 0
-        while start < len(line) and line[start] in (10, 13):
-            start += 1
-        end = line.find(b"\n", start)
-        if end < 0:
-            # The line goes on in a later read; the head limit bounds what is kept.
-            self._line = line if len(line) <= self._max_head else None
-            return True
+        """Check the request line that `data` starts (or continues); False if refused.
+        A line split across reads is kept as pieces and joined once: linear in its size
+        however slowly it trickles in."""
+        pieces = self._line
+        if pieces is None:
+            # Empty lines before a request line are ignored (RFC 9112 2.2), as llhttp does.
+            start = 0
+            size = len(data)
+            while start < size and data[start] in (10, 13):
+                start += 1
+            end = data.find(b"\n", start)
+            if end < 0:
+                if start < size:
+                    self._line = [data[start:]]
+                    self._line_size = size - start
+                return True
+            line = data[start:end]
+        else:
+            end = data.find(b"\n")
+            if end < 0:
+                self._line_size += len(data)
+                if self._line_size > self._max_head:
+                    self._line = None  # the head limit answers this one
+                else:
+                    pieces.append(data)
+                return True
+            pieces.append(data[:end])
+            line = b"".join(pieces)
         self._line = None
-        error = request_line_error(line[start:end])
+        error = request_line_error(line)
         if error is None:
             return True
         status, detail = error

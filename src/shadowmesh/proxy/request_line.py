@@ -4,6 +4,12 @@ llhttp, as httptools builds it, is lenient here: it skips runs of spaces around 
 takes `GET /` (no version) as an HTTP/0.9 request and then waits for header fields that an
 HTTP/0.9 client never sends, and accepts `HTTP/2.0` as a version. The proxy answers all of
 these: 400 for a malformed line, 505 for a version it does not speak.
+
+httptools reports no offsets, so the protocol can only find a request line that starts a
+read (the usual case: a client that waits for each answer, and the first request of a
+pipelined burst). A request pipelined behind another in the same read gets llhttp's checks
+and the version check at the end of its head (505 / 400 for 0.9) but not the whitespace
+check; it is harmless there, since the request line sent upstream is rebuilt from its parts.
 """
 
 from __future__ import annotations
