@@ -36,6 +36,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.routing.matchers",
     "shadowmesh.routing.hosts",
     "shadowmesh.routing.balancer",
+    "shadowmesh.routing.cookies",
     "shadowmesh.routing.outlier",
     "shadowmesh.routing.rand",
     "shadowmesh.mirror.dispatcher",

@@ -11,9 +11,9 @@ always or never mirrored (consistent sampling).
 from __future__ import annotations
 
 import zlib
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Final
 
+from shadowmesh.routing.cookies import cookie_value
 from shadowmesh.routing.rand import randbelow
 from shadowmesh.routing.table import ShadowSettings
 
@@ -38,12 +38,7 @@ def _key(settings: ShadowSettings, req: Request) -> str | None:
         return req.hmap.get(settings.sample_header)
     if settings.sample_cookie is not None:
         raw = req.hmap.get("cookie")
-        if raw:
-            try:
-                morsel = SimpleCookie(raw).get(settings.sample_cookie)
-            except CookieError:
-                return None
-            return morsel.value if morsel is not None else None
+        return cookie_value(raw, settings.sample_cookie) if raw else None
     return None
 
 

@@ -10,6 +10,7 @@ import click
 from shadowmesh.config.durations import parse_duration_ns
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.mirror.settings import ShadowDefaults
+from shadowmesh.proxy.limits import DownstreamLimits
 from shadowmesh.routing.compile import CompileOptions
 from shadowmesh.telemetry.options import build_telemetry, telemetry_options
 
@@ -27,6 +28,19 @@ def _seconds(value: str, option: str) -> float:
         return parse_duration_ns(value) / 1e9
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
+                       idle_timeout: str) -> DownstreamLimits:
+    try:
+        return DownstreamLimits(
+            max_head_bytes=head_kb * 1024,
+            max_headers=fields,
+            header_timeout=_seconds(header_timeout, "--request-headers-timeout"),
+            idle_timeout=_seconds(idle_timeout, "--idle-timeout"),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @click.command()
@@ -63,6 +77,22 @@ def _seconds(value: str, option: str) -> float:
                    "that can be pipelined may fill the pipelines beyond it (128 in flight).")
 @click.option("--drain-timeout", default="10s", show_default=True,
               help="On SIGTERM, how long requests in flight may take to finish.")
+@click.option("--max-request-headers-kb", default=60, show_default=True,
+              type=click.IntRange(1, 8192),
+              help="Largest request head (request line and header fields), in KiB, as "
+                   "Envoy's max_request_headers_kb: 431 above it (414 for a long URI). It "
+                   "also caps the chunk framing (extensions, trailers) between body data.")
+@click.option("--max-request-headers", default=100, show_default=True,
+              type=click.IntRange(1, 10_000),
+              help="Most header fields in a request, as Envoy's max_headers_count: 431 above.")
+@click.option("--request-headers-timeout", default="60s", show_default=True,
+              help="Longest a client may take to send a complete request head, counted from "
+                   "the connection's start for its first request (nginx's "
+                   "client_header_timeout): 408 and close. 0 disables it (Envoy's default, "
+                   "which lets slow clients hold connections forever).")
+@click.option("--idle-timeout", default="1h", show_default=True,
+              help="Close a keep-alive client connection with no request for this long "
+                   "(Envoy's idle_timeout). 0 disables it.")
 @click.option("--source-workload", default="unknown", show_default=True,
               help="The `source_workload` label of metrics (who sends traffic through us).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
@@ -81,6 +111,10 @@ def run(
     mirror_queue: int,
     mirror_concurrency: int,
     drain_timeout: str,
+    max_request_headers_kb: int,
+    max_request_headers: int,
+    request_headers_timeout: str,
+    idle_timeout: str,
     source_workload: str,
     verbose: bool,
     access_log: str,
@@ -115,6 +149,8 @@ def run(
         access_log=access_log,
         access_log_format=access_log_format,
         source_workload=source_workload,
+        downstream=_downstream_limits(max_request_headers_kb, max_request_headers,
+                                      request_headers_timeout, idle_timeout),
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers

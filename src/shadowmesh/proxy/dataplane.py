@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from shadowmesh.http1.clusters import ClusterManager
 from shadowmesh.mirror.dispatcher import MirrorDispatcher, MirrorLimits
 from shadowmesh.mirror.hooks import OutcomeSink
+from shadowmesh.proxy.limits import DownstreamLimits, DownstreamStats
 from shadowmesh.routing.table import EMPTY_TABLE, Route, RoutingTable
 from shadowmesh.tasks import TaskGroup
 from shadowmesh.telemetry.record import NullObserver, Observer, RequestRecord
@@ -28,6 +29,7 @@ class DataPlane:
         mirror_limits: MirrorLimits | None = None,
         body_limit: int = 1 << 20,
         source_workload: str = "unknown",
+        downstream_limits: DownstreamLimits | None = None,
     ) -> None:
         self.tasks = TaskGroup()
         self.observer: Observer = observer or NullObserver()
@@ -38,6 +40,8 @@ class DataPlane:
         self.body_limit = body_limit
         self.source_workload = source_workload
         self.connections: set[DownstreamProtocol] = set()
+        self.downstream_limits = downstream_limits or DownstreamLimits()
+        self.downstream_stats = DownstreamStats()
         self.draining = False
 
     def __repr__(self) -> str:
@@ -93,6 +97,7 @@ class DataPlane:
                 yield "shadowmesh_upstream_connections_idle", labels, float(pool.idle)
                 yield "shadowmesh_upstream_pending_requests", labels, float(pool.pending)
         yield "shadowmesh_downstream_connections", {}, float(len(self.connections))
+        yield from self.downstream_stats.samples()  # counters: names end in _total
 
     async def drain(self, timeout: float) -> None:
         """Stop keep-alive, let requests in flight finish (up to `timeout`), then cut."""

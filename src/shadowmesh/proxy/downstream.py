@@ -3,38 +3,80 @@
 Requests on one connection are answered in order. A pipelined request that arrives while
 another is in flight waits in `_queue` (reading pauses meanwhile), and starts when the one
 before it has been answered.
+
+Every byte from the client is hostile. Before the parser sees a chunk, the protocol counts
+the head bytes it holds (the parser itself only reports a header once its line ends, so an
+endless header line would otherwise grow without limit) and checks the request line that
+starts it (`request_line.py`); while a body is read, it caps the chunk framing between two
+pieces of data. One timer per connection, re-armed only when it fires, enforces the
+request-header and idle timeouts (`limits.py`). Exceptions from request-path code stop at
+this protocol's callbacks: logged, answered 500 (or the connection aborted if a response
+had begun), and the exchanges it holds released.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
+from shadowmesh.proxy.clock import monotonic, wall_time
 from shadowmesh.proxy.exchange import Exchange
+from shadowmesh.proxy.limits import (
+    CHUNK_METADATA_TOO_LARGE,
+    HEADERS_TOO_LARGE,
+    MALFORMED,
+    TOO_MANY_HEADERS,
+    UNSUPPORTED_VERSION,
+    URI_TOO_LONG,
+    DownstreamLimits,
+)
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.request import BadRequest, Request
+from shadowmesh.proxy.request_line import request_line_error
+from shadowmesh.telemetry.record import RequestRecord
 
 if TYPE_CHECKING:
     from shadowmesh.proxy.dataplane import DataPlane
 
-MAX_HEAD_BYTES: Final = 64 * 1024  # Envoy's default max_request_headers_kb is 60
 # Bytes after an upgrade request's head, held until the upstream answers 101.
 MAX_PRE_UPGRADE_BYTES: Final = 64 * 1024
+log = logging.getLogger("shadowmesh")
+
+# Trailing whitespace of a field line is not part of its value (RFC 9110 5.5), but llhttp
+# keeps a tab there and then no longer sees `Transfer-Encoding: chunked<TAB>` as chunked
+# (and refuses the request). Rewritten away in the head before the parser sees it.
+_TRAILING_WS: Final = re.compile(rb"[ \t]+\r\n")
+_HEAD_END: Final = b"\r\n\r\n"
 
 
 class DownstreamProtocol(asyncio.Protocol):
     __slots__ = (
         "_active",
+        "_between",
+        "_closed",
         "_corked",
+        "_fresh",
         "_head_bytes",
+        "_head_start",
         "_headers",
+        "_idle_since",
+        "_in_head",
+        "_limits",
+        "_line",
+        "_line_size",
+        "_max_head",
+        "_max_headers",
         "_parser",
         "_parsing",
         "_paused",
         "_queue",
+        "_quiet",
+        "_timer",
         "_tunnel_buffer",
         "_url",
         "context",
@@ -53,9 +95,26 @@ class DownstreamProtocol(asyncio.Protocol):
         self.context = context
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
+        limits: DownstreamLimits = dp.downstream_limits
+        self._limits = limits
+        self._max_head = limits.max_head_bytes
+        self._max_headers = limits.max_headers
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        # The head being read: its bytes so far, and whether we are in one (from the end of
+        # a message to the end of the next head; the first head starts at accept).
         self._head_bytes = 0
+        self._in_head = True
+        # Is the parser between two messages, so that the next chunk starts a request line?
+        self._between = True
+        self._line: list[bytes] | None = None  # a request line split across reads
+        self._line_size = 0
+        self._fresh = True  # no request completed its head on this connection yet
+        self._quiet = 0  # bytes fed since the last body data (chunk framing, trailers)
+        self._head_start = 0.0
+        self._idle_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._parsing: Exchange | None = None
         self._active: Exchange | None = None
         self._queue: deque[Exchange] = deque()
@@ -83,15 +142,21 @@ class DownstreamProtocol(asyncio.Protocol):
             self.local_port = sock[1]
         self.draining = self.dp.draining
         self.dp.connections.add(self)
+        # The first request's header clock starts at accept (as nginx's
+        # client_header_timeout): a connection that sends nothing is not idle, it is slow.
+        now = monotonic()
+        self._head_start = now
+        self._idle_since = now
+        self._arm(self._limits.check_period)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.dp.connections.discard(self)
         self.transport = None
-        for exchange in (self._active, *self._queue):
-            if exchange is not None:
-                exchange.on_downstream_lost()
-        self._queue.clear()
-        self._active = None
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._release_all()
 
     def data_received(self, data: bytes) -> None:
         if self._tunnel_buffer is not None:
@@ -104,26 +169,46 @@ class DownstreamProtocol(asyncio.Protocol):
                 if sum(map(len, self._tunnel_buffer)) > MAX_PRE_UPGRADE_BYTES:
                     self.pause_reading()
             return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            # Everything after the upgrade request's head belongs to the new protocol.
-            offset = exc.args[0] if exc.args else len(data)
-            self._tunnel_buffer = [data[offset:]] if offset < len(data) else []
-            if len(data) - offset > MAX_PRE_UPGRADE_BYTES:
-                self.pause_reading()
-            if self._parsing is not None:
-                self._parsing.on_end()
-                self._parsing = None
-        except httptools.HttpParserError as exc:
-            # A BadRequest raised in a callback reaches us wrapped by httptools.
-            cause = exc.__context__
-            if isinstance(cause, BadRequest):
-                self._bad_request(cause.status, cause.detail)
-            else:
-                self._bad_request(400, "malformed request")
-        except BadRequest as exc:
-            self._bad_request(exc.status, exc.detail)
+        if self._closed:
+            return  # refused: whatever follows is not read
+        while data:
+            data = self._receive(data)
+
+    def _receive(self, data: bytes) -> bytes:
+        """Feed what the current state allows; return the rest (for the next state)."""
+        if not self._in_head:
+            # a body: count what the parser skips silently until the next body data
+            self._quiet += len(data)
+            self._feed(data)
+            if self._quiet > self._max_head and not self._closed:
+                self._reject(400, "chunk metadata too large", CHUNK_METADATA_TOO_LARGE)
+            return b""
+        if self._head_bytes == 0 and not self._fresh:
+            self._head_start = monotonic()
+        starts_line = self._between or self._line is not None
+        if starts_line and not self._check_request_line(data):
+            return b""
+        if data.find(b"\t\r\n") >= 0:
+            data = _strip_trailing_ws(data)
+        total = self._head_bytes + len(data)
+        if total <= self._max_head:
+            self._head_bytes = total
+            self._feed(data)
+            return b""
+        # Over the limit, unless the head ends inside the part that fits: the parser gets
+        # that part first, and the rest only if the head is complete by then.
+        fits = self._max_head - self._head_bytes
+        self._head_bytes = self._max_head
+        self._feed(data[:fits])
+        if self._closed:
+            return b""
+        if self._in_head:
+            self._head_too_large()
+            return b""
+        if self._tunnel_buffer is not None:
+            self._tunnel_buffer.append(data[fits:])  # after an upgrade: the new protocol's
+            return b""
+        return data[fits:]
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -138,29 +223,133 @@ class DownstreamProtocol(asyncio.Protocol):
         if self._active is not None:
             self._active.on_downstream_writable(True)
 
+    # -- feeding the parser: the exception boundary ---------------------------------------
+    def _feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            # Everything after the upgrade request's head belongs to the new protocol.
+            offset = exc.args[0] if exc.args else len(data)
+            self._tunnel_buffer = [data[offset:]] if offset < len(data) else []
+            if len(data) - offset > MAX_PRE_UPGRADE_BYTES:
+                self.pause_reading()
+            if self._parsing is not None:
+                parsing = self._parsing
+                self._parsing = None
+                try:
+                    parsing.on_end()
+                except Exception as err:
+                    self._internal_error(err)
+        except httptools.HttpParserCallbackError as exc:
+            # An exception raised in one of our callbacks, wrapped by httptools.
+            cause = exc.__context__
+            if isinstance(cause, BadRequest):
+                self._reject(cause.status, cause.detail, cause.reason, cause.details)
+            else:
+                self._internal_error(cause if isinstance(cause, Exception) else exc)
+        except httptools.HttpParserError as exc:
+            detail = str(exc) or "malformed request"
+            if detail.startswith("Data after"):
+                # Bytes after a `Connection: close` request: RFC 9112 9.6 says not to
+                # process them. The requests before it are still answered, then we close.
+                self._closed = True
+            elif detail == "Invalid HTTP version":
+                self._reject(505, "unsupported HTTP version", UNSUPPORTED_VERSION)
+            else:
+                self._reject(400, detail, MALFORMED)
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _check_request_line(self, data: bytes) -> bool:
+        """Check the request line that `data` starts (or continues); False if refused.
+        A line split across reads is kept as pieces and joined once: linear in its size
+        however slowly it trickles in."""
+        pieces = self._line
+        if pieces is None:
+            # Empty lines before a request line are ignored (RFC 9112 2.2), as llhttp does.
+            start = 0
+            size = len(data)
+            while start < size and data[start] in (10, 13):
+                start += 1
+            end = data.find(b"\n", start)
+            if end < 0:
+                if start < size:
+                    self._line = [data[start:]]
+                    self._line_size = size - start
+                return True
+            line = data[start:end]
+        else:
+            end = data.find(b"\n")
+            if end < 0:
+                self._line_size += len(data)
+                if self._line_size > self._max_head:
+                    self._line = None  # the head limit answers this one
+                else:
+                    pieces.append(data)
+                return True
+            pieces.append(data[:end])
+            line = b"".join(pieces)
+        self._line = None
+        error = request_line_error(line)
+        if error is None:
+            return True
+        status, detail = error
+        self._reject(status, detail, UNSUPPORTED_VERSION if status == 505 else MALFORMED)
+        return False
+
+    def _head_too_large(self) -> None:
+        # No field yet and most of the head is the target: the URI is what is too long.
+        if not self._headers and len(self._url) * 2 > self._max_head:
+            self._reject(414, "request URI too long", URI_TOO_LONG)
+        else:
+            self._reject(431, "request headers too large", HEADERS_TOO_LARGE,
+                         "http1.headers_too_large")
+
     # -- httptools callbacks --------------------------------------------------------------
-    # No `on_message_begin`: httptools calls only the callbacks a protocol has, and the
-    # head state is reset in `on_headers_complete` instead, once it has been used.
+    # The head state is reset in `on_headers_complete`, once it has been used.
+
+    def on_message_begin(self) -> None:
+        # The next read no longer starts a request line (this one began in this read).
+        self._between = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_bytes += len(url)
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise BadRequest(414, "request URI too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise BadRequest(431, "request headers too large")
-        self._headers.append((name, value))
+        if not self._in_head:
+            # A trailer field of a chunked body. Dropped (as Envoy does unless told to
+            # forward them): above all it must not become a field of the next request.
+            # Counted against the head limit, as Envoy counts trailers.
+            self._head_bytes += len(name) + len(value) + 4
+            if self._head_bytes > self._max_head:
+                raise BadRequest(431, "request trailers too large", HEADERS_TOO_LARGE,
+                                 "http1.headers_too_large")
+            return
+        headers = self._headers
+        if len(headers) >= self._max_headers:
+            raise BadRequest(431, "too many header fields", TOO_MANY_HEADERS,
+                             "http1.too_many_headers")
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         keep_alive = parser.should_keep_alive()
+        url = self._url
+        headers = self._headers
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._in_head = False
+        self._fresh = False
+        self._quiet = 0
+        method = parser.get_method()
+        if method == b"CONNECT":
+            # Istio routes no CONNECT by default; a tunnel would bypass routing entirely.
+            raise BadRequest(501, "CONNECT is not supported")
         request = Request(
-            parser.get_method(),
-            self._url,
-            self._headers,
+            method,
+            url,
+            headers,
             "1.1",
             keep_alive,
             parser.should_upgrade(),
@@ -171,10 +360,10 @@ class DownstreamProtocol(asyncio.Protocol):
             # Only then can it be another version: llhttp accepts 0.9, 1.0, 1.1 and 2.0,
             # and keeps a connection open by default for 1.1 alone. (Asking every time
             # costs a `str.format` in httptools, for the answer "1.1".)
-            request.version = parser.get_http_version()
-        self._url = b""
-        self._headers = []
-        self._head_bytes = 0
+            version = parser.get_http_version()
+            if version != "1.1":
+                _check_version(version, request)
+            request.version = version
         exchange = Exchange(self.dp, self, request)
         self._parsing = exchange
         if self._active is None:
@@ -185,10 +374,15 @@ class DownstreamProtocol(asyncio.Protocol):
             self.pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._quiet = 0
         if self._parsing is not None:
             self._parsing.on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        self._between = True
+        self._quiet = 0
         parsing = self._parsing
         self._parsing = None
         if parsing is not None:
@@ -233,17 +427,28 @@ class DownstreamProtocol(asyncio.Protocol):
             return
         self.uncork()
         if abort:
+            self._closed = True
             transport.abort()
             return
         if not exchange.keep_alive or self.draining:
+            self._closed = True
             transport.close()
             return
         if self._tunnel_buffer is not None:
+            self._closed = True
             transport.close()  # the upgraded stream ended
             return
         self._active = self._queue.popleft() if self._queue else None
         if self._active is not None:
-            self._active.start()
+            try:
+                self._active.start()
+            except Exception as exc:
+                self._internal_error(exc)
+                return
+        else:
+            # idle now: the idle clock starts, and so does the header clock of a
+            # pipelined head that arrived while this request was in flight
+            self._idle_since = self._head_start = monotonic()
         if not self._queue:
             self.resume_reading()
 
@@ -259,14 +464,153 @@ class DownstreamProtocol(asyncio.Protocol):
         """Stop keep-alive: idle connections close now, busy ones after their response."""
         self.draining = True
         if self._active is None and self.transport is not None:
+            self._closed = True
             self.transport.close()
 
-    def _bad_request(self, status: int, detail: str) -> None:
+    # -- timeouts -------------------------------------------------------------------------
+    def _arm(self, delay: float) -> None:
+        if delay > 0 and self.transport is not None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Look at the clocks. The timer is re-armed here only, never per request: while
+        idle or busy the connection looks every `check_period`, and while a head is being
+        read, exactly at its deadline."""
+        self._timer = None
+        if self.transport is None or self._closed:
+            return
+        limits = self._limits
+        now = monotonic()
+        if self._active is None and self._tunnel_buffer is None and self._in_head:
+            reading_head = self._fresh or self._head_bytes > 0 or bool(self._url) \
+                or bool(self._headers) or self._line is not None
+            if reading_head and limits.header_timeout > 0:
+                deadline = self._head_start + limits.header_timeout
+                if now >= deadline:
+                    self._header_timeout()
+                else:
+                    self._arm(deadline - now)
+                return
+            if not reading_head and limits.idle_timeout > 0:
+                deadline = self._idle_since + limits.idle_timeout
+                if now >= deadline:
+                    self._idle_timeout()
+                else:
+                    self._arm(min(deadline - now, limits.check_period))
+                return
+        self._arm(limits.check_period)
+
+    def _header_timeout(self) -> None:
+        self.dp.downstream_stats.header_timeouts += 1
+        self._reply_and_close(408, "request header timeout", "request_header_timeout")
+
+    def _idle_timeout(self) -> None:
+        self.dp.downstream_stats.idle_timeouts += 1
+        log.debug("closing idle client connection %s", self.remote)
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- refusing and failing -------------------------------------------------------------
+    def _reject(self, status: int, detail: str, reason: str, details: str = "") -> None:
+        """The client broke the protocol or a limit: answer (unless a response to it has
+        begun) and close."""
+        self.dp.downstream_stats.reject(reason)
+        self._reply_and_close(status, detail, details or f"http1.codec_error{{{detail}}}")
+
+    def _reply_and_close(self, status: int, detail: str, details: str) -> None:
         transport = self.transport
+        self._closed = True
         if transport is None:
             return
-        if self._active is None or self._active is self._parsing:
+        active = self._active
+        if active is None or (active is self._parsing and active.status == 0):
+            self._active = None
+            self.uncork()
             transport.write(local_reply_bytes(status, detail.encode(), [], keep_alive=False))
-        self.dp.observer_bad_request(self, status, detail)
+            self._record(status, details)
+        self._release_all()
         transport.close()
 
+    def _internal_error(self, exc: BaseException) -> None:
+        """A bug in request-path code: log it, answer 500 if we still can, release what
+        the connection holds, close."""
+        self.dp.downstream_stats.internal_errors += 1
+        log.error("internal error serving %s", self.remote, exc_info=exc)
+        transport = self.transport
+        self._closed = True
+        if transport is None:
+            return
+        active = self._active
+        self._active = None
+        if active is not None:
+            self._queue.appendleft(active)  # released below, with the others
+        if active is not None and active.status != 0:
+            # A response has begun: the client must see it cut, not completed.
+            self._release_all()
+            self._corked = None
+            transport.abort()
+            return
+        answered = False
+        if active is not None:
+            # The exchange answers, so that it releases its upstream and records it.
+            try:
+                active.keep_alive = False
+                active.local_reply(500, b"internal error", "-", "internal_error")
+                answered = True
+            except Exception:
+                log.exception("cannot answer 500 through the exchange")
+        if not answered and (active is None or active.status == 0):
+            self.uncork()
+            transport.write(local_reply_bytes(500, b"internal error", [], keep_alive=False))
+            self._record(500, "internal_error")
+        self._release_all()
+        self.uncork()
+        transport.close()
+
+    def _release_all(self) -> None:
+        """Tell every exchange of this connection that the client is gone."""
+        exchanges = [self._active, self._parsing, *self._queue]
+        self._active = None
+        self._parsing = None
+        self._queue.clear()
+        seen: set[int] = set()
+        for exchange in exchanges:
+            if exchange is None or id(exchange) in seen:
+                continue
+            seen.add(id(exchange))
+            try:
+                exchange.on_downstream_lost()
+            except Exception:
+                log.exception("error releasing a request of %s", self.remote)
+
+    def _record(self, status: int, details: str) -> None:
+        self.dp.observer.on_request(RequestRecord(
+            start_time=wall_time(),
+            response_code=status,
+            response_flags="-",
+            response_code_details=details,
+            downstream_remote_address=self.remote,
+            downstream_local_address=self.local_address,
+            source_workload=self.dp.source_workload,
+        ))
+
+
+def _check_version(version: str, request: Request) -> None:
+    if version == "1.0":
+        if request.chunked:
+            # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+            raise BadRequest(400, "transfer-encoding in an HTTP/1.0 request", MALFORMED)
+        return
+    if version == "0.9":
+        raise BadRequest(400, "HTTP/0.9 request", MALFORMED)
+    raise BadRequest(505, "unsupported HTTP version", UNSUPPORTED_VERSION)
+
+
+def _strip_trailing_ws(data: bytes) -> bytes:
+    """`data` (the start of a head, maybe more) with trailing whitespace of its field lines
+    removed; the body after the head, if any, is left alone."""
+    end = data.find(_HEAD_END)
+    if end < 0:
+        return _TRAILING_WS.sub(b"\r\n", data)
+    return _TRAILING_WS.sub(b"\r\n", data[: end + 2]) + data[end + 2 :]

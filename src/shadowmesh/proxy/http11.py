@@ -41,7 +41,7 @@ STATUS_REASONS: Final[dict[int, bytes]] = {
     413: b"Payload Too Large", 414: b"URI Too Long", 418: b"I'm a teapot",
     429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
     500: b"Internal Server Error", 501: b"Not Implemented", 502: b"Bad Gateway",
-    503: b"Service Unavailable", 504: b"Gateway Timeout",
+    503: b"Service Unavailable", 504: b"Gateway Timeout", 505: b"HTTP Version Not Supported",
 }
 
 

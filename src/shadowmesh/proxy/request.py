@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Final
 
 import httptools
@@ -13,12 +14,17 @@ from shadowmesh.proxy.memo import StrMemo
 
 
 class BadRequest(Exception):
-    """The request cannot be proxied; `status` is the 4xx to answer with."""
+    """The request cannot be proxied; `status` is the 4xx (or 505) to answer with,
+    `reason` the metric label it is counted under, `details` the access log's
+    response code details (default: `http1.codec_error{detail}`)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, reason: str = "malformed",
+                 details: str = "") -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.reason = reason
+        self.details = details
 
 
 # The last three hex digits of every id, formatted once: formatting an int per request
@@ -70,6 +76,21 @@ def new_request_id() -> str:
     return _ids.new()
 
 
+# RFC 3986 reg-name or IP-literal characters: no whitespace, '/', '@', '?', '#' or controls
+# (a userinfo or a path in Host is a classic way to make two parsers disagree on the host).
+_AUTHORITY_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def _combine(name: str, first: str, more: str) -> str:
+    """The value of a field that came more than once."""
+    if name == "host":
+        # RFC 9112 3.2: more than one Host field line is a 400.
+        raise BadRequest(400, "multiple host headers")
+    if name == "cookie":
+        return f"{first}; {more}"  # RFC 6265 5.4: cookie pairs are joined with "; "
+    return f"{first},{more}"
+
+
 def split_authority(authority: str) -> tuple[str, int | None]:
     """`Host` value -> (lower-case host without port, port or None). Handles `[v6]:port`."""
     if authority.startswith("["):
@@ -79,8 +100,10 @@ def split_authority(authority: str) -> tuple[str, int | None]:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "")
-    if port and not port.isdigit():
+    if port and not (port.isdigit() and port.isascii()):
         raise BadRequest(400, "invalid port in authority")
+    if _AUTHORITY_CHARS.fullmatch(host) is None:
+        raise BadRequest(400, "invalid host")
     return host.lower(), int(port) if port else None
 
 
@@ -141,9 +164,14 @@ class Request:
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
             prev = hmap.get(key)
-            hmap[key] = text if prev is None else f"{prev},{text}"
+            if prev is None:
+                hmap[key] = text
+            else:
+                hmap[key] = _combine(key, prev, text)
         self.hmap = hmap
         self.absolute_form = not url.startswith(b"/")
+        if url == b"*" and method != b"OPTIONS":
+            raise BadRequest(400, "asterisk-form target outside OPTIONS")
         if self.absolute_form and url != b"*":
             # absolute-form (a client using us as its HTTP proxy): the URL's authority wins
             # over Host (RFC 9112 3.2.2).
@@ -153,8 +181,11 @@ class Request:
                 parsed: Any = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError as exc:
                 raise BadRequest(400, "invalid request target") from exc
-            if parsed.host is None:
+            if parsed.host is None or parsed.schema is None:
                 raise BadRequest(400, "invalid request target")
+            if parsed.userinfo is not None:
+                # RFC 9110 4.2.4: userinfo in a target is to be treated as an error
+                raise BadRequest(400, "userinfo in request target")
             host = parsed.host.decode("latin-1")
             if ":" in host:
                 host = f"[{host}]"
@@ -174,11 +205,18 @@ class Request:
         self.path = path.decode("latin-1")
         self.query = raw_query.decode("latin-1")
         te = hmap.get("transfer-encoding")
-        self.chunked = te is not None and "chunked" in te.lower()
+        self.chunked = te is not None
+        if te is not None and te != "chunked" and te.strip(" \t").lower() != "chunked":
+            # llhttp reads `gzip, chunked` as chunked, but the proxy would forward the
+            # body without its other codings: refuse them all (as Envoy: 501).
+            raise BadRequest(501, "unsupported transfer-encoding")
         cl = hmap.get("content-length")
         if cl is not None and not self.chunked:
-            if not cl.isdigit():
-                raise BadRequest(400, "invalid content-length")
+            if not (cl.isdigit() and cl.isascii()):
+                # llhttp keeps trailing whitespace in the value, which is not part of it
+                cl = cl.strip(" \t")
+                if not (cl.isdigit() and cl.isascii()):
+                    raise BadRequest(400, "invalid content-length")
             self.content_length: int | None = int(cl)
         else:
             self.content_length = None

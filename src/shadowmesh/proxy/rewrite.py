@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, Final
 
 from shadowmesh.routing.balancer import HashKeySpec
+from shadowmesh.routing.cookies import cookie_value
 from shadowmesh.routing.matchers import MatchBlock
 from shadowmesh.routing.table import Redirect, Rewrite
 
@@ -76,14 +76,7 @@ def hash_key_for(spec: HashKeySpec, req: Request) -> str | None:
         return req.hmap.get(spec.header)
     if spec.cookie is not None:
         raw = req.hmap.get("cookie")
-        if not raw:
-            return None
-        try:
-            jar: SimpleCookie = SimpleCookie(raw)
-        except CookieError:
-            return None
-        morsel = jar.get(spec.cookie)
-        return morsel.value if morsel is not None else None
+        return cookie_value(raw, spec.cookie) if raw else None
     if spec.query is not None:
         for pair in req.query.split("&"):
             key, _, value = pair.partition("=")

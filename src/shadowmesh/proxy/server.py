@@ -22,6 +22,7 @@ from shadowmesh.controlplane import ControlPlane
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.proxy.dataplane import DataPlane
 from shadowmesh.proxy.downstream import DownstreamProtocol
+from shadowmesh.proxy.limits import DownstreamLimits
 from shadowmesh.routing.compile import CompileOptions
 from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
 from shadowmesh.telemetry.observer import Telemetry
@@ -46,6 +47,7 @@ class RunOptions:
     access_log: str = "-"
     access_log_format: str = "text"
     source_workload: str = "unknown"
+    downstream: DownstreamLimits = field(default_factory=DownstreamLimits)
 
 
 def settle_heap() -> None:
@@ -156,7 +158,8 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
 
     dp = DataPlane(observer=telemetry, mirror_limits=opts.mirror,
                    body_limit=opts.compile.shadow.body_limit,
-                   source_workload=opts.source_workload)
+                   source_workload=opts.source_workload,
+                   downstream_limits=opts.downstream)
     telemetry.add_gauge_source(dp.gauges)
     listeners = Listeners(dp, reuse_port=False)
     control = ControlPlane(opts.paths, opts.compile)

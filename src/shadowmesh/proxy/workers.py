@@ -126,7 +126,8 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
                                 access_log_format=opts.access_log_format)
     dp = DataPlane(observer=telemetry, mirror_limits=opts.mirror,
                    body_limit=opts.compile.shadow.body_limit,
-                   source_workload=opts.source_workload)
+                   source_workload=opts.source_workload,
+                   downstream_limits=opts.downstream)
     telemetry.add_gauge_source(dp.gauges)
     listeners = Listeners(dp, reuse_port=True)
     loop = asyncio.get_running_loop()

@@ -1,0 +1,40 @@
+"""The request line as it came on the wire (RFC 9112 3), checked before the parser sees it.
+
+llhttp, as httptools builds it, is lenient here: it skips runs of spaces around the target,
+takes `GET /` (no version) as an HTTP/0.9 request and then waits for header fields that an
+HTTP/0.9 client never sends, and accepts `HTTP/2.0` as a version. The proxy answers all of
+these: 400 for a malformed line, 505 for a version it does not speak.
+
+httptools reports no offsets, so the protocol can only find a request line that starts a
+read (the usual case: a client that waits for each answer, and the first request of a
+pipelined burst). A request pipelined behind another in the same read gets llhttp's checks
+and the version check at the end of its head (505 / 400 for 0.9) but not the whitespace
+check; it is harmless there, since the request line sent upstream is rebuilt from its parts.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+_SUPPORTED: Final = frozenset({b"HTTP/1.1", b"HTTP/1.0"})
+_DIGITS: Final = b"0123456789"
+
+
+def request_line_error(line: bytes) -> tuple[int, str] | None:
+    """(status, detail) if the request line (without its line end) must be refused."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    parts = line.split(b" ")
+    if len(parts) == 3 and parts[2] in _SUPPORTED and parts[0] and parts[1]:
+        return None  # the usual case: one compare of the version
+    if any(not part for part in parts):
+        return 400, "invalid whitespace in request line"
+    if len(parts) == 2:
+        return 400, "HTTP/0.9 request"
+    if len(parts) != 3:
+        return 400, "invalid request line"
+    version = parts[2]
+    if (len(version) == 8 and version.startswith(b"HTTP/") and version[6] == 46  # "."
+            and version[5] in _DIGITS and version[7] in _DIGITS):
+        return 505, "unsupported HTTP version"
+    return 400, "invalid HTTP version"
