@@ -55,7 +55,6 @@ def test_an_upstream_that_closes_without_answering_is_a_503(hostile_stack: Stack
     assert_served(hostile_stack)
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT_5)
 def test_a_close_delimited_response_arrives_whole(hostile_stack: Stack) -> None:
     with RawConnection(hostile_stack.port, timeout=5.0) as conn:
         conn.send(b"GET /up/close-delimited HTTP/1.1\r\nHost: svc\r\n\r\n")
@@ -65,7 +64,6 @@ def test_a_close_delimited_response_arrives_whole(hostile_stack: Stack) -> None:
     assert_served(hostile_stack)
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT_1)
 def test_every_client_gets_its_own_answer_while_upstreams_misbehave(hostile_stack: Stack) -> None:
     def one(i: int) -> tuple[str, bytes]:
         target = f"/up/extra-m{i}" if i % 4 == 0 else f"/mine-{i}"

@@ -78,6 +78,8 @@ class DownstreamProtocol(asyncio.Protocol):
         "_quiet",
         "_timer",
         "_tunnel_buffer",
+        "_upgrade_body",
+        "_upgrade_body_left",
         "_url",
         "context",
         "dp",
@@ -120,6 +122,11 @@ class DownstreamProtocol(asyncio.Protocol):
         self._queue: deque[Exchange] = deque()
         self._paused = False
         self._tunnel_buffer: list[bytes] | None = None
+        # An upgrade request that declares content: llhttp hands everything after its head
+        # to the new protocol, but the content is the request's (RFC 9110 7.8: it comes
+        # before any switch). Those bytes go to the exchange as its body first.
+        self._upgrade_body: Exchange | None = None
+        self._upgrade_body_left = 0
         self._corked: list[bytes] | None = None
         self.writable = True
         self.draining = False
@@ -159,6 +166,10 @@ class DownstreamProtocol(asyncio.Protocol):
         self._release_all()
 
     def data_received(self, data: bytes) -> None:
+        if self._upgrade_body_left:
+            data = self._take_upgrade_body(data)
+            if not data:
+                return
         if self._tunnel_buffer is not None:
             active = self._active
             if active is not None and active.is_tunnel:
@@ -202,11 +213,13 @@ class DownstreamProtocol(asyncio.Protocol):
         self._feed(data[:fits])
         if self._closed:
             return b""
+        if self._tunnel_buffer is not None:
+            # After an upgrade (whose message is complete, so `_in_head` is set again): the
+            # rest is the new protocol's, held until the 101 like any other early bytes.
+            self.data_received(data[fits:])
+            return b""
         if self._in_head:
             self._head_too_large()
-            return b""
-        if self._tunnel_buffer is not None:
-            self._tunnel_buffer.append(data[fits:])  # after an upgrade: the new protocol's
             return b""
         return data[fits:]
 
@@ -230,8 +243,11 @@ class DownstreamProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade as exc:
             # Everything after the upgrade request's head belongs to the new protocol.
             offset = exc.args[0] if exc.args else len(data)
-            self._tunnel_buffer = [data[offset:]] if offset < len(data) else []
-            if len(data) - offset > MAX_PRE_UPGRADE_BYTES:
+            rest = data[offset:]
+            if self._upgrade_body_left:
+                rest = self._take_upgrade_body(rest)
+            self._tunnel_buffer = [rest] if rest else []
+            if len(rest) > MAX_PRE_UPGRADE_BYTES:
                 self.pause_reading()
             if self._parsing is not None:
                 parsing = self._parsing
@@ -386,7 +402,29 @@ class DownstreamProtocol(asyncio.Protocol):
         parsing = self._parsing
         self._parsing = None
         if parsing is not None:
+            declared = parsing.req.content_length
+            if parsing.req.upgrade and declared and self._parser.should_upgrade():
+                self._upgrade_body = parsing  # ends when its content has arrived
+                self._upgrade_body_left = declared
+                return
             parsing.on_end()
+
+    def _take_upgrade_body(self, data: bytes) -> bytes:
+        """Give the pending upgrade request its declared content from `data`; the rest."""
+        exchange = self._upgrade_body
+        take = min(self._upgrade_body_left, len(data))
+        self._upgrade_body_left -= take
+        if exchange is None:
+            return data[take:]
+        try:
+            if take:
+                exchange.on_body(data[:take])
+            if not self._upgrade_body_left:
+                self._upgrade_body = None
+                exchange.on_end()
+        except Exception as err:
+            self._internal_error(err)
+        return data[take:]
 
     # -- used by exchanges ----------------------------------------------------------------
     def write(self, data: bytes) -> None:
