@@ -146,9 +146,16 @@ def _gauge_families(snap: TelemetrySnapshot) -> Iterator[Metric]:
     for name in sorted(by_name):
         samples = by_name[name]
         label_names = sorted({label for labels, _ in samples for label in labels})
-        family = GaugeMetricFamily(
-            name, f"{name} (reported by the data plane).", labels=label_names
-        )
+        family: Metric
+        if name.endswith("_total"):  # a count since start, reported like a gauge
+            family = CounterMetricFamily(
+                name[: -len("_total")], f"{name} (reported by the data plane).",
+                labels=label_names,
+            )
+        else:
+            family = GaugeMetricFamily(
+                name, f"{name} (reported by the data plane).", labels=label_names
+            )
         for labels, value in samples:
             family.add_metric([labels.get(label, "") for label in label_names], value)
         yield family
