@@ -319,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench.admin_flood: failed: {exc}", file=sys.stderr)
         return 1
     summary = summarize(pairs)
-    load = (f"{settings.describe()}; flood: {flooders} keep-alive connections sending "
-            f"GET {FLOOD_PATH} to the admin back to back during each flooded run")
+    load = (f"open loop, `shadowmesh load -qps {settings.qps:g} -c {settings.connections} "
+            f"-t {settings.duration_s}s`, GET {settings.path} (1 KB JSON from nginx) through "
+            f"`shadowmesh run` (no-mirror route, access log to a file); one "
+            f"{settings.warmup_s} s warm-up, then {settings.pairs} pair(s) of a quiet run and "
+            f"a flooded run: {flooders} keep-alive connections sending GET {FLOOD_PATH} to "
+            "the admin back to back")
     table = report.text_table(COLUMNS, table_rows(pairs, summary))
     print(f"Admin scrape flood\nLoad: {load}\n\n{table}\nAll in ms.\n\n"
           f"Result: {result_line(summary)}")

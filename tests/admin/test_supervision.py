@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ async def test_a_failing_task_is_logged_counted_retried_with_backoff_and_recover
     with caplog.at_level(logging.ERROR, logger="shadowmesh"):
         await asyncio.wait_for(supervise(health, flaky, backoff_initial=0.02), 5)
     assert len(attempts) == 4
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.02 and gaps[1] >= 0.04 and gaps[2] >= 0.08  # doubling
     assert health.failures == 3 and not health.failing
     assert "Too many open files" in (health.last_error or "")
