@@ -133,7 +133,8 @@ async def _serve(control: ControlPlaneAPI, guard: WriteGuard, settings: AdminSet
         lifespan="off",
         log_level="warning",
         access_log=False,
-        http="httptools",
+        # h11 enforces a limit on the request head (httptools under uvicorn has none).
+        http="h11",
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=15,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
