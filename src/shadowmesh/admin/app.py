@@ -133,9 +133,10 @@ class AdminHandlers:
         (still 200: a failing reload does not stop traffic, but it must be seen)."""
         lines = ["ready" if self.control.ready else "not ready"]
         for status in self.health.failing():
+            last = " ".join(str(status["last_error"]).split())[:300]  # one line, bounded
             lines.append(
                 f"degraded: {status['task']} failing ({status['failures']} failures; "
-                f"last: {status['last_error']})"
+                f"last: {last})"
             )
         return PlainTextResponse("\n".join(lines), status_code=200 if self.control.ready else 503)
 
