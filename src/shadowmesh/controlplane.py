@@ -4,13 +4,25 @@ Configuration comes from files (`-f`, re-read on change or SIGHUP) and from the 
 (`apply`/`delete`, kept as an overlay on top of the files, like objects applied to a cluster).
 Every change is validated as a whole set first; a set with any error is rejected with Istio's
 messages and the configuration in force does not change. Accepted sets are compiled and pushed
-to every data plane (in-process, or worker processes through a pipe).
+to every data plane (in-process, or worker processes through a pipe), and only when every
+one of them has taken it is it recorded as the configuration in force; if any data plane
+fails or does not answer, all of them are handed the previous set again and the change is
+rejected, so data planes never serve different configurations.
+
+Changes may come from several threads (the admin's, the reload task's): they are serialized
+by a lock, and readers see one immutable `_State` at a time. Changes block while the data
+planes take them, so they must never be made on a data plane's own event loop thread other
+than the one `LocalLink` recognises (the start-up load).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,17 +39,35 @@ log = logging.getLogger("shadowmesh")
 Key = tuple[str, str, str]  # kind, namespace, name
 
 
-class DataPlaneLink(Protocol):
-    """A data plane the control plane feeds: in this process, or a worker process."""
+# How long every data plane together may take to install a new configuration.
+PUSH_TIMEOUT_S = 10.0
+# How long a data plane may take to answer a telemetry request.
+SNAPSHOT_TIMEOUT_S = 5.0
 
-    def push(self, resources: Sequence[Resource], table: RoutingTable) -> None: ...
-    async def snapshot(self) -> TelemetrySnapshot: ...
+
+class DataPlaneLink(Protocol):
+    """A data plane the control plane feeds: in this process, or a worker process.
+
+    Both calls return at once (from any thread); the future completes when the data plane
+    has installed the configuration (or failed to), or with its snapshot."""
+
+    def push(self, resources: Sequence[Resource],
+             table: RoutingTable) -> concurrent.futures.Future[None]: ...
+    def request_snapshot(self) -> concurrent.futures.Future[TelemetrySnapshot]: ...
 
 
 @dataclass(frozen=True)
 class _Change:
     ok: bool
     issues: list[Issue]
+
+
+@dataclass(frozen=True)
+class _State:
+    files: dict[Key, Resource]
+    applied: dict[Key, Resource]
+    deleted: frozenset[Key]
+    table: RoutingTable | None
 
 
 def _key(res: Resource) -> Key:
@@ -59,19 +89,25 @@ def _kubectl_name(res: Resource) -> str:
     return f"{res.kind.lower()}.networking.istio.io/{res.metadata.name}"
 
 
+FileSignature = dict[str, tuple[int, int]]  # path -> (mtime_ns, size)
+
+
 class ControlPlane:
     def __init__(self, paths: Sequence[str], options: CompileOptions) -> None:
         self.paths = list(paths)
         self.options = options
         self.links: list[DataPlaneLink] = []
-        self._files: dict[Key, Resource] = {}
-        self._applied: dict[Key, Resource] = {}
-        self._deleted: set[Key] = set()
+        self.push_timeout = PUSH_TIMEOUT_S
+        self._state = _State({}, {}, frozenset(), None)
+        self._lock = threading.RLock()
         self._counts = {"ok": 0, "rejected": 0}
         self._ready = False
-        self._mtimes: dict[str, float] = {}
-        self.table: RoutingTable | None = None
+        self._signature: FileSignature = {}
         self.on_issues: Callable[[list[Issue]], None] = _log_issues
+
+    @property
+    def table(self) -> RoutingTable | None:
+        return self._state.table
 
     # -- ControlPlaneAPI ------------------------------------------------------------------
     @property
@@ -82,7 +118,7 @@ class ControlPlane:
         self._ready = True
 
     def resources(self) -> list[Resource]:
-        return list(self._effective().values())
+        return list(self._effective(self._state).values())
 
     def reload_counts(self) -> dict[str, int]:
         return dict(self._counts)
@@ -94,11 +130,16 @@ class ControlPlane:
         if not loaded.ok:
             self._counts["rejected"] += 1
             return ApplyResult(ok=False, issues=loaded.issues)
-        effective = self._effective()
+        with self._lock:
+            return self._apply_loaded(loaded.resources, loaded.issues)
+
+    def _apply_loaded(self, resources: list[Resource], load_issues: list[Issue]) -> ApplyResult:
+        state = self._state
+        effective = self._effective(state)
         changed = []
-        applied = dict(self._applied)
-        deleted = set(self._deleted)
-        for res in loaded.resources:
+        applied = dict(state.applied)
+        deleted = set(state.deleted)
+        for res in resources:
             key = _key(res)
             old = effective.get(key)
             if old is None:
@@ -110,25 +151,31 @@ class ControlPlane:
             changed.append(f"{_kubectl_name(res)} {verb}")
             applied[key] = res
             deleted.discard(key)
-        change = self._commit(self._files, applied, deleted)
-        issues = _dedupe([*loaded.issues, *change.issues])
+        change = self._commit(state.files, applied, deleted)
+        issues = _dedupe([*load_issues, *change.issues])
         return ApplyResult(ok=change.ok, issues=issues, changed=changed if change.ok else [])
 
     def delete(self, kind: str, namespace: str, name: str) -> ApplyResult:
+        with self._lock:
+            return self._delete(kind, namespace, name)
+
+    def _delete(self, kind: str, namespace: str, name: str) -> ApplyResult:
         key = (kind, namespace, name)
-        if key not in self._effective():
+        state = self._state
+        if key not in self._effective(state):
             issue = Issue("error", f'{kind} "{name}" not found in namespace "{namespace}"')
             return ApplyResult(ok=False, issues=[issue])
-        applied = dict(self._applied)
+        applied = dict(state.applied)
         applied.pop(key, None)
-        deleted = set(self._deleted) | {key}
-        change = self._commit(self._files, applied, deleted)
+        deleted = set(state.deleted) | {key}
+        change = self._commit(state.files, applied, deleted)
         res_name = f"{kind.lower()}.networking.istio.io/{name} deleted"
         return ApplyResult(ok=change.ok, issues=change.issues,
                            changed=[res_name] if change.ok else [])
 
     def config_dump(self) -> dict[str, Any]:
-        table = self.table
+        state = self._state
+        table = state.table
         clusters = []
         if table is not None:
             for spec in table.clusters.values():
@@ -155,7 +202,7 @@ class ControlPlane:
                     "spec": res.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
                     "source": res.source.file,
                 }
-                for res in self.resources()
+                for res in self._effective(state).values()
             ],
             "clusters": clusters,
             "listeners": [
@@ -165,50 +212,64 @@ class ControlPlane:
         }
 
     async def telemetry_snapshots(self) -> list[TelemetrySnapshot]:
-        return [await link.snapshot() for link in self.links]
+        """One snapshot per data plane, all requested at once; one that does not answer
+        in time counts as empty (taken_at 0)."""
+        futures = [asyncio.wrap_future(link.request_snapshot()) for link in self.links]
+        if not futures:
+            return []
+        done, _ = await asyncio.wait(futures, timeout=SNAPSHOT_TIMEOUT_S)
+        out = []
+        for future in futures:
+            if future in done and not future.cancelled() and future.exception() is None:
+                out.append(future.result())
+            else:
+                future.cancel()
+                out.append(TelemetrySnapshot())
+        return out
 
     # -- files ------------------------------------------------------------------------------
     def load_files(self) -> _Change:
-        """(Re)read the `-f` paths; on success they replace the file layer."""
-        loaded = load_paths(self.paths, validate=False)
-        self._mtimes = self._scan()
-        if not loaded.ok:
-            self._counts["rejected"] += 1
-            self.on_issues(loaded.issues)
-            return _Change(False, loaded.issues)
-        files = {_key(res): res for res in loaded.resources}
-        change = self._commit(files, self._applied, self._deleted)
-        if change.ok:
-            self.on_issues([i for i in _dedupe([*loaded.issues, *change.issues])])
-        return _Change(change.ok, _dedupe([*loaded.issues, *change.issues]))
+        """(Re)read the `-f` paths as one set; on success they replace the file layer. A set
+        that does not parse or validate is rejected as a whole (its messages logged) and the
+        configuration in force stays."""
+        with self._lock:
+            signature = self.scan()
+            loaded = load_paths(self.paths, validate=False)
+            self._signature = signature
+            if not loaded.ok:
+                self._counts["rejected"] += 1
+                self.on_issues(loaded.issues)
+                return _Change(False, loaded.issues)
+            files = {_key(res): res for res in loaded.resources}
+            state = self._state
+            change = self._commit(files, state.applied, set(state.deleted))
+            if change.ok:
+                self.on_issues([i for i in _dedupe([*loaded.issues, *change.issues])])
+            return _Change(change.ok, _dedupe([*loaded.issues, *change.issues]))
 
     def files_changed(self) -> bool:
-        return self._scan() != self._mtimes
+        return self.scan() != self._signature
 
-    def _scan(self) -> dict[str, float]:
-        seen: dict[str, float] = {}
+    def scan(self) -> FileSignature:
+        """Every configuration file's (mtime, size): what a change is detected by."""
+        seen: FileSignature = {}
         files, _ = expand_paths(self.paths)
         for f in files:
             try:
-                seen[str(f)] = os.stat(f).st_mtime_ns
+                st = os.stat(f)
             except OSError:
                 continue
+            seen[str(f)] = (st.st_mtime_ns, st.st_size)
         return seen
 
     # -- committing -------------------------------------------------------------------------
-    def _effective(self, files: dict[Key, Resource] | None = None,
-                   applied: dict[Key, Resource] | None = None,
-                   deleted: set[Key] | None = None) -> dict[Key, Resource]:
-        files = self._files if files is None else files
-        applied = self._applied if applied is None else applied
-        deleted = self._deleted if deleted is None else deleted
-        merged = {k: v for k, v in files.items() if k not in deleted}
-        merged.update(applied)
-        return merged
+    @staticmethod
+    def _effective(state: _State) -> dict[Key, Resource]:
+        return _merge(state.files, state.applied, state.deleted)
 
     def _commit(self, files: dict[Key, Resource], applied: dict[Key, Resource],
                 deleted: set[Key]) -> _Change:
-        merged = self._effective(files, applied, deleted)
+        merged = _merge(files, applied, deleted)
         resources = list(merged.values())
         issues = _dedupe(validate(resources))
         if any(issue.is_error for issue in issues):
@@ -221,12 +282,50 @@ class ControlPlane:
             log.exception("compiling the configuration failed")
             self._counts["rejected"] += 1
             return _Change(False, [Issue("error", f"internal error compiling config: {exc}")])
-        self._files, self._applied, self._deleted = files, applied, deleted
-        self.table = table
-        for link in self.links:
-            link.push(resources, table)
+        failures = self._push(resources, table)
+        if failures:
+            previous = self._state
+            if previous.table is not None:
+                undo = self._push(list(self._effective(previous).values()), previous.table)
+                for failure in undo:
+                    log.error("restoring the previous configuration: %s", failure)
+            self._counts["rejected"] += 1
+            message = ("the configuration could not be installed on every data plane ("
+                       + "; ".join(failures) + "); the previous configuration was restored "
+                       "everywhere")
+            log.error("%s", message)
+            return _Change(False, [Issue("error", message)])
+        self._state = _State(files, applied, frozenset(deleted), table)
         self._counts["ok"] += 1
         return _Change(True, issues)
+
+    def _push(self, resources: list[Resource], table: RoutingTable) -> list[str]:
+        """Hand the set to every data plane at once and wait for all of them; what failed."""
+        pending = []
+        failures = []
+        for index, link in enumerate(self.links):
+            try:
+                pending.append((index, link, link.push(resources, table)))
+            except Exception as exc:
+                failures.append(f"data plane {index}: {exc}")
+        deadline = time.monotonic() + self.push_timeout
+        for index, link, future in pending:
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                failures.append(f"data plane {index} ({link!r}) did not answer within "
+                                f"{self.push_timeout:g}s")
+            except Exception as exc:
+                failures.append(f"data plane {index} ({link!r}): {exc}")
+        return failures
+
+
+def _merge(files: dict[Key, Resource], applied: dict[Key, Resource],
+           deleted: set[Key] | frozenset[Key]) -> dict[Key, Resource]:
+    merged = {k: v for k, v in files.items() if k not in deleted}
+    merged.update(applied)
+    return merged
 
 
 def _plain(obj: Any) -> Any:

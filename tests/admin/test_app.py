@@ -42,7 +42,8 @@ async def admin(
 ) -> AsyncIterator[tuple[AdminServer, httpx.AsyncClient]]:
     server = await start_admin(control, "127.0.0.1", 0, token)  # type: ignore[arg-type]
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10,
+                                     headers={"Content-Type": "application/yaml"}) as client:
             yield server, client
     finally:
         await server.stop()

@@ -250,7 +250,8 @@ def test_a_rejected_apply_leaves_the_rules_in_force(proxy: ShadowmeshProcess) ->
     rejected = cli(proxy, "apply", "-f", "-", stdin=MIRROR_101)
     assert rejected.returncode == 1
     assert "mirror_percentage must have a max value of 100 (it has 101.000000)" in rejected.stderr
-    answer = httpx.post(proxy.admin_url + "/api/v1/resources", content=MIRROR_101, trust_env=False)
+    answer = httpx.post(proxy.admin_url + "/api/v1/resources", content=MIRROR_101,
+                        headers={"Content-Type": "application/yaml"}, trust_env=False)
     assert answer.status_code == 422
     assert any("max value of 100" in i["message"] for i in answer.json()["issues"])
     assert proxy.admin_get("/api/v1/resources/vs/default/httpbin").json()["spec"] == before["spec"]

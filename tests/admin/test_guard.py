@@ -4,6 +4,7 @@ from tests.admin.double import FakeControlPlane
 
 from shadowmesh.admin.app import build_app
 from shadowmesh.admin.guard import WriteGuard, is_loopback
+from shadowmesh.admin.settings import AdminSettings
 
 
 @pytest.mark.parametrize(
@@ -63,10 +64,12 @@ def test_for_listener_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.anyio
 async def test_a_non_loopback_listener_without_token_refuses_writes_but_serves_reads() -> None:
     control = FakeControlPlane()
-    app = build_app(control, WriteGuard(loopback=False))  # type: ignore[arg-type]
+    app = build_app(control, WriteGuard(loopback=False),  # type: ignore[arg-type]
+                    AdminSettings(allowed_hosts=("admin",)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
-        answer = await client.post("/api/v1/resources", content="kind: VirtualService")
+        answer = await client.post("/api/v1/resources", content="kind: VirtualService",
+                                   headers={"Content-Type": "application/yaml"})
         assert answer.status_code == 403
         assert answer.json()["error"] == "Forbidden"
         assert "not loopback" in answer.json()["message"]

@@ -43,12 +43,14 @@ class AdminClient:
         *,
         params: dict[str, Any] | None = None,
         content: str | None = None,
+        headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
     ) -> tuple[int, Any]:
         """(status, JSON body); raises AdminError unless the status is in `ok`."""
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._http.request(method, path, params=clean, content=content)
+            response = self._http.request(method, path, params=clean, content=content,
+                                          headers=headers)
         except httpx.TransportError as exc:
             raise AdminError(
                 f"cannot reach the admin API at {self.base_url}: {exc}; is `shadowmesh run` "
@@ -69,7 +71,8 @@ class AdminClient:
 
     def apply(self, text: str, source: str) -> tuple[int, dict[str, Any]]:
         return self.request(
-            "POST", "/api/v1/resources", params={"source": source}, content=text, ok=(200, 422)
+            "POST", "/api/v1/resources", params={"source": source}, content=text, ok=(200, 422),
+            headers={"Content-Type": "application/yaml"},
         )
 
     def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from the same merged telemetry snapshots as `/metrics`, so the two always agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shadowmesh.admin.contract import ControlPlaneAPI
-from shadowmesh.telemetry.snapshot import Gauge, TelemetrySnapshot, merge_snapshots
+from shadowmesh.telemetry.snapshot import Gauge, TelemetrySnapshot
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -112,8 +111,9 @@ def mirror_stats(snapshot: TelemetrySnapshot) -> dict[str, Any]:
     }
 
 
-def dashboard_routes(control: ControlPlaneAPI) -> list[BaseRoute]:
-    """The page at `/` and `/ui/`, its files under `/ui/`, and `/api/v1/mirror-stats`."""
+def dashboard_routes(snapshot: Callable[[], Awaitable[TelemetrySnapshot]]) -> list[BaseRoute]:
+    """The page at `/` and `/ui/`, its files under `/ui/`, and `/api/v1/mirror-stats`
+    (from `snapshot()`, the merged telemetry of every data plane)."""
     page = STATIC_DIR / "index.html"
 
     async def index(request: Request) -> Response:
@@ -123,8 +123,7 @@ def dashboard_routes(control: ControlPlaneAPI) -> list[BaseRoute]:
         return RedirectResponse("/ui/", status_code=308)
 
     async def stats(request: Request) -> Response:
-        snapshot = merge_snapshots(await control.telemetry_snapshots())
-        return JSONResponse(mirror_stats(snapshot))
+        return JSONResponse(mirror_stats(await snapshot()))
 
     return [
         Route("/", index, methods=["GET"]),

@@ -46,7 +46,8 @@ _KIND_NAMES = sorted(
     {name for k in KINDS for name in (k.kind, k.singular, k.plural, k.short)}, key=str.lower
 )
 _ERROR = _json("Error", "error")
-_FORBIDDEN = _json("Error", "writes refused: not loopback without a token, or wrong token")
+_FORBIDDEN = _json("Error", "writes refused: not same-origin (Host, Origin), not loopback "
+                   "without a token, or wrong token")
 _WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 
 _APPLY = {
@@ -64,7 +65,11 @@ _APPLY = {
         "200": _json("ApplyResult", "applied (issues may hold warnings)"),
         "400": _ERROR,
         "403": _FORBIDDEN,
+        "413": _json("Error", "the body is larger than --admin-body-limit"),
+        "415": _json("Error", "Content-Type is not application/yaml, application/x-yaml, "
+                     "text/yaml or application/json"),
         "422": _json("ApplyResult", "rejected with Istio's messages; nothing changed"),
+        "429": _json("Error", "too many configuration changes in progress"),
     },
 }
 
@@ -80,7 +85,8 @@ OPENAPI: dict[str, Any] = {
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _text("ok")}}},
         "/ready": {
             "get": {
-                "summary": "Readiness: configuration loaded and listeners up",
+                "summary": "Readiness: configuration loaded and listeners up; then one "
+                           "`degraded: <task> failing (...)` line per failing background task",
                 "responses": {"200": _text("ready"), "503": _text("not ready")},
             }
         },

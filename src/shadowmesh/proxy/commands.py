@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from shadowmesh.admin.settings import AdminSettings
 from shadowmesh.config.durations import parse_duration_ns
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.mirror.settings import ShadowDefaults
@@ -52,6 +53,19 @@ def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
               help="Address of the admin API (HOST:PORT).")
 @click.option("--admin-token", envvar="SHADOWMESH_ADMIN_TOKEN", default=None,
               help="Bearer token required for admin writes (also $SHADOWMESH_ADMIN_TOKEN).")
+@click.option("--admin-allowed-host", "admin_allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host name (NAME or NAME:PORT) admin writes may use besides the admin "
+                   "listener's own address, e.g. behind a reverse proxy (repeatable).")
+@click.option("--admin-body-limit", default=AdminSettings().body_limit, show_default=True,
+              type=click.IntRange(1024), help="Largest admin request body, in bytes (413).")
+@click.option("--max-connections", default=None, type=click.IntRange(1),
+              help="Client connections at once per process; beyond it idle ones are "
+                   "reclaimed, then new ones answered 503. Default: derived from the "
+                   "descriptor limit (RLIMIT_NOFILE).")
+@click.option("--watch-interval", default="1s", show_default=True,
+              help="How often the -f files are checked for changes.")
+@click.option("--reload-debounce", default="500ms", show_default=True,
+              help="A changed file is loaded once it has been quiet this long.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Data-plane processes sharing the listener ports (SO_REUSEPORT).")
 @click.option("--namespace", default="default", show_default=True,
@@ -102,6 +116,11 @@ def run(
     listen: str,
     admin: str,
     admin_token: str | None,
+    admin_allowed_hosts: tuple[str, ...],
+    admin_body_limit: int,
+    max_connections: int | None,
+    watch_interval: str,
+    reload_debounce: str,
     workers: int,
     namespace: str,
     shadow_host_suffix: bool,
@@ -136,6 +155,10 @@ def run(
         admin_token=admin_token,
         workers=workers,
         drain_timeout=_seconds(drain_timeout, "--drain-timeout"),
+        watch_interval=max(_seconds(watch_interval, "--watch-interval"), 0.05),
+        reload_debounce=_seconds(reload_debounce, "--reload-debounce"),
+        max_connections=max_connections,
+        admin=AdminSettings(body_limit=admin_body_limit, allowed_hosts=admin_allowed_hosts),
         compile=CompileOptions(
             namespace=namespace,
             shadow=ShadowDefaults(host_suffix=shadow_host_suffix, pipelining=shadow_pipelining,

@@ -498,6 +498,11 @@ class DownstreamProtocol(asyncio.Protocol):
             exchange.on_body(data)
         self.resume_reading()
 
+    def idle(self) -> bool:
+        """No request is being answered or waiting here (the client may be mid-head): what
+        the connection cap may reclaim under pressure (proxy/overload.py)."""
+        return self._active is None and not self._queue
+
     def drain(self) -> None:
         """Stop keep-alive: idle connections close now, busy ones after their response."""
         self.draining = True

@@ -1,28 +1,36 @@
 """Running the proxy: listeners, the admin server, reloads, signals and graceful shutdown.
 
-With `--workers 1` everything runs in one process and one event loop. With more, this process
-keeps the control plane (config, file watching, admin API) and forks worker processes that
-each run a data plane on the shared ports (`proxy/workers.py`).
+With `--workers 1` one process runs two event loops: the traffic loop (main thread: the
+listeners and the data plane) and the control loop (`LoopThread`: the admin API, file
+reloads, telemetry collection). With more, this process keeps the control plane (config,
+file watching, admin API) and forks worker processes that each run a data plane on the
+shared ports (`proxy/workers.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shadowmesh import native
+from shadowmesh.admin.settings import AdminSettings
 from shadowmesh.config import Resource
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.proxy.dataplane import DataPlane
-from shadowmesh.proxy.downstream import DownstreamProtocol
 from shadowmesh.proxy.limits import DownstreamLimits
+from shadowmesh.proxy.loopthread import LoopThread
+from shadowmesh.proxy.overload import ConnectionGovernor
+from shadowmesh.proxy.reloads import DEFAULT_DEBOUNCE_S, FileWatcher
+from shadowmesh.proxy.tasks import process_health
 from shadowmesh.routing.compile import CompileOptions
 from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
 from shadowmesh.telemetry.observer import Telemetry
@@ -42,6 +50,9 @@ class RunOptions:
     workers: int = 1
     drain_timeout: float = 10.0
     watch_interval: float = 1.0
+    reload_debounce: float = DEFAULT_DEBOUNCE_S
+    max_connections: int | None = None  # None: derived from RLIMIT_NOFILE
+    admin: AdminSettings = field(default_factory=AdminSettings)
     compile: CompileOptions = field(default_factory=CompileOptions)
     mirror: MirrorLimits = field(default_factory=MirrorLimits)
     access_log: str = "-"
@@ -74,19 +85,23 @@ def bind_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 class Listeners:
-    """The mesh listener plus one listener per Gateway server, kept in sync with the table."""
+    """The mesh listener plus one listener per Gateway server, kept in sync with the table.
+    All of them share one connection cap (`proxy/overload.py`)."""
 
-    def __init__(self, dp: DataPlane, reuse_port: bool) -> None:
+    def __init__(self, dp: DataPlane, reuse_port: bool, max_connections: int | None = None,
+                 ) -> None:
         self.dp = dp
         self.reuse_port = reuse_port
+        self.governor = ConnectionGovernor(dp, max_connections)
         self.servers: dict[tuple[str, str, int], asyncio.Server] = {}
 
     async def open(self, spec: ListenerSpec) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         sock = bind_socket(spec.host, spec.port, self.reuse_port)
         context = spec.context
+        governor = self.governor
         server = await loop.create_server(
-            lambda: DownstreamProtocol(self.dp, context), sock=sock, backlog=2048
+            lambda: governor.protocol(context), sock=sock, backlog=2048
         )
         port = sock.getsockname()[1]
         self.servers[(context, spec.host, port)] = server
@@ -113,62 +128,106 @@ class Listeners:
 
 
 class LocalLink:
-    """The control plane's view of the data plane in this process."""
+    """The control plane's view of the data plane in this process.
 
-    def __init__(self, dp: DataPlane, telemetry: Telemetry, listeners: Listeners) -> None:
+    Called from the control thread, it hands the finished table (or a snapshot request) to
+    the traffic loop with `call_soon_threadsafe`: the swap is one assignment there, between
+    two callbacks, so no request sees half of a change. Called on the traffic loop itself
+    (the start-up load), it installs at once."""
+
+    def __init__(self, dp: DataPlane, telemetry: Telemetry, listeners: Listeners,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.dp = dp
         self.telemetry = telemetry
         self.listeners = listeners
+        self.loop = loop
+        self.thread_id = threading.get_ident()
 
-    def push(self, resources: Sequence[Resource], table: RoutingTable) -> None:
+    def __repr__(self) -> str:
+        return "<LocalLink traffic loop>"
+
+    def _on_loop(self, fn: Callable[[], object]) -> concurrent.futures.Future[object]:
+        future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except Exception as exc:
+                future.set_exception(exc)
+
+        if threading.get_ident() == self.thread_id:
+            run()
+        else:
+            try:
+                self.loop.call_soon_threadsafe(run)
+            except RuntimeError as exc:  # the traffic loop is closed
+                future.set_exception(exc)
+        return future
+
+    def _install(self, table: RoutingTable) -> None:
         self.dp.set_table(table)
         self.dp.tasks.spawn(self.listeners.sync_gateways(table))
 
-    async def snapshot(self) -> TelemetrySnapshot:
-        return self.telemetry.snapshot()
+    def push(self, resources: Sequence[Resource],
+             table: RoutingTable) -> concurrent.futures.Future[None]:
+        return self._on_loop(lambda: self._install(table))  # type: ignore[return-value]
+
+    def request_snapshot(self) -> concurrent.futures.Future[TelemetrySnapshot]:
+        return self._on_loop(self.telemetry.snapshot)  # type: ignore[return-value]
 
 
-async def watch_files(control: ControlPlane, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        if control.files_changed():
-            change = control.load_files()
-            announce("configuration reloaded" if change.ok
-                     else "configuration change rejected; the previous configuration stays")
-
-
-def install_signals(stop: asyncio.Event, reload: asyncio.Event) -> None:
+def install_signals(stop: asyncio.Event, reload: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
 
 
-async def reload_on_signal(control: ControlPlane, reload: asyncio.Event) -> None:
-    while True:
-        await reload.wait()
-        reload.clear()
-        change = control.load_files()
-        announce("configuration reloaded" if change.ok
-                 else "configuration change rejected; the previous configuration stays")
+def start_watcher(control: ControlPlane, opts: RunOptions, thread: LoopThread) -> FileWatcher:
+    """The file watcher (and SIGHUP reloads), supervised, on the control thread."""
+    watcher = FileWatcher(control, opts.watch_interval, opts.reload_debounce,
+                          process_health().task("file-watcher"), announce)
+
+    async def start() -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(watcher.run_supervised(), name="shadowmesh-file-watcher")
+        _keep.add(task)
+        task.add_done_callback(_keep.discard)
+
+    thread.submit(start()).result(timeout=10)
+    return watcher
+
+
+_keep: set[asyncio.Task[None]] = set()
 
 
 async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
-    from shadowmesh.admin.server import start_admin
-
     dp = DataPlane(observer=telemetry, mirror_limits=opts.mirror,
                    body_limit=opts.compile.shadow.body_limit,
                    source_workload=opts.source_workload,
                    downstream_limits=opts.downstream)
     telemetry.add_gauge_source(dp.gauges)
-    listeners = Listeners(dp, reuse_port=False)
+    listeners = Listeners(dp, reuse_port=False, max_connections=opts.max_connections)
+    telemetry.add_gauge_source(listeners.governor.gauges)
     control = ControlPlane(opts.paths, opts.compile)
-    control.links.append(LocalLink(dp, telemetry, listeners))
+    control.links.append(LocalLink(dp, telemetry, listeners, asyncio.get_running_loop()))
     if not control.load_files().ok:
         announce("configuration has errors; not starting")
         return 1
-    stop, reload = asyncio.Event(), asyncio.Event()
-    install_signals(stop, reload)
+    control_thread = LoopThread("shadowmesh-control")
+    try:
+        return await _serve_single(opts, telemetry, dp, listeners, control, control_thread)
+    finally:
+        await asyncio.to_thread(control_thread.stop)
+
+
+async def _serve_single(opts: RunOptions, telemetry: Telemetry, dp: DataPlane,
+                        listeners: Listeners, control: ControlPlane,
+                        control_thread: LoopThread) -> int:
+    from shadowmesh.admin.server import start_admin
+
     try:
         mesh = await listeners.open(
             ListenerSpec(MESH, opts.listen_host, opts.listen_port))
@@ -176,22 +235,22 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
         announce(f"cannot listen on {opts.listen_host}:{opts.listen_port}: {exc.strerror}")
         return 1
     port = mesh.sockets[0].getsockname()[1]
-    admin = await start_admin(control, opts.admin_host, opts.admin_port, opts.admin_token)
+    admin = await start_admin(control, opts.admin_host, opts.admin_port, opts.admin_token,
+                              settings=opts.admin, health=process_health(),
+                              thread=control_thread)
     assert control.table is not None
     await listeners.sync_gateways(control.table)
     announce(f"listening on http://{_url_host(opts.listen_host)}:{port}")
     announce(f"admin on {admin.url}")
     announce(f"request path: {native.describe()}")
+    announce(f"at most {listeners.governor.limit} client connections (--max-connections)")
+    watcher = start_watcher(control, opts, control_thread)
+    stop = asyncio.Event()
+    install_signals(stop, lambda: control_thread.call(watcher.request_reload))
     control.set_ready()
     settle_heap()
-    background = [
-        dp.tasks.spawn(watch_files(control, opts.watch_interval)),
-        dp.tasks.spawn(reload_on_signal(control, reload)),
-    ]
     await stop.wait()
     announce("stopping: draining connections")
-    for task in background:
-        task.cancel()
     listeners.close()
     await dp.drain(opts.drain_timeout)
     await admin.stop()

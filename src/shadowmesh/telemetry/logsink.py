@@ -9,6 +9,11 @@ With `--workers N` several processes append to the same file or pipe, so lines m
 be split: files are opened `O_APPEND` and each batch is one `write()` (Linux serialises
 appends to a regular file), and a pipe gets chunks of whole lines no larger than PIPE_BUF,
 the size up to which pipe writes are atomic.
+
+The writer thread never dies of a failure: a write error (a full disk, a closed pipe) or
+anything unexpected is reported once per batch, counted in the process's task health
+(`access-log` in /ready and shadowmesh_background_task_failures_total), and the thread goes
+on with the next batch after a backoff; the first batch written again marks it healthy.
 """
 
 from __future__ import annotations
@@ -20,10 +25,17 @@ import select
 import stat
 import sys
 import threading
+import time
+import traceback
 from pathlib import Path
+
+from shadowmesh.health import TaskHealth, process_health
 
 # More batches than this waiting for the writer thread means it cannot keep up.
 MAX_QUEUED_BATCHES = 1000
+# Pause after a failed batch, doubling up to the maximum while failures go on.
+BACKOFF_INITIAL_S = 0.05
+BACKOFF_MAX_S = 5.0
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
@@ -71,8 +83,9 @@ def _write_all(fd: int, data: bytes) -> None:
 class LogSink:
     """Writes batches of lines to a target (see `open_sink`) on its own thread."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, health: TaskHealth | None = None) -> None:
         self.target = target
+        self.health = health if health is not None else process_health().task("access-log")
         self.per_workload = target.endswith("/")
         self.dropped = 0
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
@@ -116,15 +129,25 @@ class LogSink:
         self._fds.clear()
 
     def _run(self) -> None:
+        backoff = BACKOFF_INITIAL_S
         while True:
             batch = self._queue.get()
             if batch is None:
                 return
             try:
                 self._write(batch)
-            except (OSError, ValueError) as exc:
+            except Exception as exc:
                 # A log write error must not kill the writer; say it once per batch.
-                print(f"shadowmesh: access log {self.target}: {exc}", file=sys.stderr)
+                detail = (str(exc) if isinstance(exc, OSError | ValueError)
+                          else "".join(traceback.format_exception(exc)).rstrip())
+                print(f"shadowmesh: access log {self.target}: {detail}", file=sys.stderr)
+                self.health.failed(exc)
+            else:
+                self.health.ok()
+                backoff = BACKOFF_INITIAL_S
+                continue
+            time.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     def _write(self, batch: Batch) -> None:
         if self.per_workload:

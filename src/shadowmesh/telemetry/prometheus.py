@@ -146,11 +146,11 @@ def _gauge_families(snap: TelemetrySnapshot) -> Iterator[Metric]:
     for name in sorted(by_name):
         samples = by_name[name]
         label_names = sorted({label for labels, _ in samples for label in labels})
-        family: GaugeMetricFamily | CounterMetricFamily
-        if name.endswith("_total"):
-            # a count the data plane keeps (it only grows), reported with the gauges
+        family: Metric
+        if name.endswith("_total"):  # a count since start, reported like a gauge
             family = CounterMetricFamily(
-                name, f"{name} (counted by the data plane).", labels=label_names
+                name[: -len("_total")], f"{name} (reported by the data plane).",
+                labels=label_names,
             )
         else:
             family = GaugeMetricFamily(
