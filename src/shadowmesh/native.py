@@ -21,6 +21,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.proxy.route_decision",
     "shadowmesh.proxy.upstream_head",
     "shadowmesh.proxy.attempt",
+    "shadowmesh.proxy.replay",
     "shadowmesh.proxy.response_writer",
     "shadowmesh.proxy.access_record",
     "shadowmesh.proxy.http11",

@@ -28,6 +28,7 @@ from shadowmesh.proxy.access_record import exchange_record
 from shadowmesh.proxy.attempt import Attempt, attempt_count_field
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
 from shadowmesh.proxy.local_reply import local_reply_bytes
+from shadowmesh.proxy.replay import ReplayBuffer
 from shadowmesh.proxy.response_writer import CHUNKED, LENGTH, service_time_field
 from shadowmesh.proxy.rewrite import hash_key_for, redirect_location
 from shadowmesh.proxy.route_decision import (
@@ -60,7 +61,6 @@ class Exchange:
     __slots__ = (
         "_attempt",
         "_body",
-        "_body_size",
         "_cluster",
         "_dest",
         "_down_mode",
@@ -72,13 +72,11 @@ class Exchange:
         "_head_written",
         "_host_tried",
         "_local",
-        "_replayable",
         "_request_done",
         "_response_started",
         "_retries_left",
         "_retry_held",
         "_route",
-        "_sent_chunks",
         "_shadows",
         "_tap",
         "_target",
@@ -115,11 +113,7 @@ class Exchange:
         self._cluster: Cluster | None = None
         self._attempt: Attempt | None = None
         self._host_tried: tuple[HostState, ...] = ()
-        # the request-body replay buffer: pieces received, how many went out on this try
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._sent_chunks = 0
-        self._replayable = True
+        self._body: ReplayBuffer | None = None  # created by the first body piece
         self._request_done = False
         self._forwarding = False
         self._response_started = False
@@ -168,6 +162,9 @@ class Exchange:
     @property
     def upstream_local(self) -> str | None:
         return self._upstream_local
+
+    def _replayable(self) -> bool:
+        return self._body is None or self._body.replayable
 
     def _add_flag(self, flag: str) -> None:
         self._flags = flag if self._flags == "-" else f"{self._flags},{flag}"
@@ -289,23 +286,11 @@ class Exchange:
         if self._finished:
             return
         body = self._body
-        body.append(data)
-        self._body_size += len(data)
+        if body is None:
+            body = self._body = ReplayBuffer(self.dp.body_limit, self._upstream_chunked)
         attempt = self._attempt
-        conn = attempt.conn if attempt is not None else None
-        if conn is not None and self._sent_chunks == len(body) - 1:
-            conn.write(chunk(data) if self._upstream_chunked else data)
-            self._sent_chunks += 1
-            if not conn.writable:
-                self.down.pause_reading()
-        if self._replayable and self._body_size > self.dp.body_limit:
-            # Too big to replay: no retries from now on, no shadow copy (body_too_large).
-            self._replayable = False
-        if not self._replayable:
-            del body[: self._sent_chunks]
-            self._sent_chunks = 0
-            if body and sum(map(len, body)) > self.dp.body_limit:
-                self.down.pause_reading()  # no upstream yet: stop reading the client
+        if body.received(data, attempt.conn if attempt is not None else None):
+            self.down.pause_reading()
 
     def on_end(self) -> None:
         try:
@@ -321,8 +306,9 @@ class Exchange:
         if self._finished:
             return
         attempt = self._attempt
-        if attempt is not None and attempt.conn is not None and \
-                self._sent_chunks == len(self._body):
+        body = self._body
+        if attempt is not None and attempt.conn is not None and (
+                body is None or body.all_sent()):
             if self._upstream_chunked:
                 attempt.conn.write(LAST_CHUNK)
             attempt.request_sent = True
@@ -355,8 +341,11 @@ class Exchange:
         if shadows is None or not (self._request_done and self._forwarding):
             return
         self._shadows = None
-        body = b"".join(self._body) if self._replayable else None
-        self.dp.mirror.dispatch(shadows, body, self._body_size)
+        body = self._body
+        if body is None:
+            self.dp.mirror.dispatch(shadows, b"", 0)
+        else:
+            self.dp.mirror.dispatch(shadows, body.body(), body.size)
 
     # ======================================================================= upstream tries
     def _try(self) -> None:
@@ -408,8 +397,8 @@ class Exchange:
                        retriable: bool) -> None:
         self._end_try(False)
         cluster = self._cluster
-        if (retriable and self._retries_left > 0 and self._replayable and cluster is not None
-                and self._retry_budget()):
+        if (retriable and self._retries_left > 0 and self._replayable()
+                and cluster is not None and self._retry_budget()):
             self._retries_left -= 1
             cluster.retries_active += 1
             self._retry_held = True
@@ -418,7 +407,8 @@ class Exchange:
             cap = retry.backoff_max if retry else 0.25
             n = self.attempts
             delay = random.uniform(0, min(base * (2**n - 1), cap))
-            self._sent_chunks = 0
+            if self._body is not None:
+                self._body.rewind()
             asyncio.get_running_loop().call_later(delay, self._retry_now)
             return
         if retriable and self.attempts > 1 and "URX" not in self._flags:
@@ -439,20 +429,17 @@ class Exchange:
     def attempt_connected(self, attempt: Attempt, conn: UpstreamConnection) -> None:
         self._upstream_local = conn.local_address
         conn.start(attempt, self.req.method == b"HEAD", self._upgrade)
-        upstream_chunked = self._upstream_chunked
         data = [self._head_prefix, attempt_count_field(attempt.number)]
-        for piece in self._body:
-            data.append(chunk(piece) if upstream_chunked else piece)
+        body = self._body
+        resume = False
+        if body is not None:
+            resume = body.for_new_try(data, self._request_done)
+        elif self._request_done and self._upstream_chunked:
+            data.append(LAST_CHUNK)
         if self._request_done:
-            if upstream_chunked:
-                data.append(LAST_CHUNK)
             attempt.request_sent = True
         conn.write(b"".join(data))
-        if self._replayable:
-            self._sent_chunks = len(self._body)
-        else:
-            self._body.clear()
-            self._sent_chunks = 0
+        if resume:
             self.down.resume_reading()
 
     def attempt_connect_failed(self, attempt: Attempt, reason: str) -> None:
@@ -494,7 +481,7 @@ class Exchange:
         assert route is not None
         attempt.cluster.report(attempt.host, status)
         retriable = route.retry.retriable_status(status)
-        if (retriable and self._retries_left > 0 and self._replayable and route.fault is None
+        if (retriable and self._retries_left > 0 and self._replayable() and route.fault is None
                 and self._retry_budget()):
             self._retry_or_fail(status, "-", b"", "via_upstream", True)
             return
