@@ -173,7 +173,10 @@ class DownstreamProtocol(asyncio.Protocol):
         if self._tunnel_buffer is not None:
             active = self._active
             if active is not None and active.is_tunnel:
-                active.on_body(data)
+                try:
+                    active.on_body(data)
+                except Exception as exc:
+                    self._internal_error(exc)
             else:
                 # Held until the upstream accepts the upgrade: bounded, then stop reading.
                 self._tunnel_buffer.append(data)
@@ -228,13 +231,18 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writable = False
-        if self._active is not None:
-            self._active.on_downstream_writable(False)
+        self._tell_writable(False)
 
     def resume_writing(self) -> None:
         self.writable = True
+        self._tell_writable(True)
+
+    def _tell_writable(self, writable: bool) -> None:
         if self._active is not None:
-            self._active.on_downstream_writable(True)
+            try:
+                self._active.on_downstream_writable(writable)
+            except Exception as exc:
+                self._internal_error(exc)
 
     # -- feeding the parser: the exception boundary ---------------------------------------
     def _feed(self, data: bytes) -> None:
@@ -520,6 +528,12 @@ class DownstreamProtocol(asyncio.Protocol):
         idle or busy the connection looks every `check_period`, and while a head is being
         read, exactly at its deadline."""
         self._timer = None
+        try:
+            self._check_clocks()
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _check_clocks(self) -> None:
         if self.transport is None or self._closed:
             return
         limits = self._limits
