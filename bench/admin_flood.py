@@ -37,7 +37,9 @@ from pathlib import Path
 from bench import environment, nginx, report, shadowmesh_server
 from bench.cli import RESULTS_FILE, STOP_SIGNALS, Interrupted, on_stop_signal, parse_seconds
 from bench.latency import (
+    LAG_WARNING_MS,
     LOAD_MARGIN_S,
+    SHORTFALL,
     LoadError,
     LoadRun,
     Progress,
@@ -177,6 +179,19 @@ def table_rows(pairs: Sequence[FloodPair], s: FloodSummary) -> list[list[str]]:
                  f"{s.quiet_p99_ms:.3f}", f"{s.flooded_p99_ms:.3f}", f"{s.added_p99_ms:.3f}",
                  f"{s.scrapes_per_s:.0f}", str(s.refused_scrapes), str(s.errors)])
     return rows
+
+
+def load_side_notes(pairs: Sequence[FloodPair], qps: float) -> list[str]:
+    """Runs where the load generator could not keep its schedule (it shares CPUs with the
+    backend and the flooder): their latencies include its own delays."""
+    notes = []
+    for i, pair in enumerate(pairs, 1):
+        for kind, run in (("quiet", pair.quiet), ("flooded", pair.flooded)):
+            if run.actual_qps < SHORTFALL * qps or run.lag_avg_ms > LAG_WARNING_MS:
+                notes.append(f"pair {i} {kind}: the load generator fell behind (achieved "
+                             f"{run.actual_qps:,.0f} req/s, scheduler lag "
+                             f"{run.lag_avg_ms:.1f} ms on average)")
+    return notes
 
 
 def result_line(s: FloodSummary) -> str:
@@ -326,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             f"a flooded run: {flooders} keep-alive connections sending GET {FLOOD_PATH} to "
             "the admin back to back")
     table = report.text_table(COLUMNS, table_rows(pairs, summary))
+    notes = load_side_notes(pairs, settings.qps)
     print(f"Admin scrape flood\nLoad: {load}\n\n{table}\nAll in ms.\n\n"
-          f"Result: {result_line(summary)}")
+          f"Result: {result_line(summary)}" + "".join(f"\n{n}" for n in notes))
     if args.record:
         info = report.SessionInfo(
             command=shlex.join(["python", "-m", "bench.admin_flood", *args_list]),
@@ -339,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             "All in ms. added p99 = flooded - quiet within a pair; the median row's is the "
             "median of the per-pair differences.", "",
             f"**Result: {result_line(summary)}.**", "",
-        ])
+            *[f"- {n}" for n in notes],
+        ]).rstrip() + "\n"
         report.append_results(RESULTS_FILE, section)
         print(f"\nrecorded in {RESULTS_FILE}")
     return 0 if summary.valid else 1

@@ -204,7 +204,7 @@ async def test_a_scrape_flood_shares_collections_and_each_scrape_is_fresh() -> N
         assert 'response_code="503"' in text
 
 
-async def test_requests_beyond_the_pace_wait_or_get_429_but_health_never_waits() -> None:
+async def test_requests_beyond_the_pace_wait_or_get_429_and_probes_do_not_queue_behind() -> None:
     settings = AdminSettings(rate=5, burst=2, max_wait=0.3)
     async with admin(FakeControlPlane(), settings) as (_, client):
         answers = await asyncio.gather(*(client.get("/config_dump") for _ in range(8)))

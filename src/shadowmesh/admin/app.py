@@ -353,4 +353,4 @@ def build_app(
         *dashboard_routes(h.merged_snapshot),
     ]
     app = Starlette(routes=routes, exception_handlers={ApiError: _error_response})
-    return Pacer(app, settings.rate, settings.burst, settings.max_wait)
+    return Pacer(app, settings.rate, settings.burst, settings.max_wait, settings.health_rate)

@@ -4,8 +4,8 @@ The admin runs on its own thread, but a Python thread shares the interpreter wit
 traffic loop: a client that sends scrapes as fast as it can would take every other time
 slice. Requests are admitted at `rate` per second with bursts of `burst` (a token bucket);
 the rest wait for their turn, which costs nothing, and one that would wait longer than
-`max_wait` answers 429 at once. Health probes are never paced: an orchestrator must always
-get its answer.
+`max_wait` answers 429 at once. Health probes have an allowance of their own, so that an
+orchestrator's probe never queues behind scrapes (and a flood of probes is paced too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-UNPACED_PATHS = frozenset({"/healthz", "/ready"})
+HEALTH_PATHS = frozenset({"/healthz", "/ready"})
 
 
 class TokenBucket:
@@ -40,19 +40,22 @@ class TokenBucket:
 
 
 class Pacer:
-    def __init__(self, app: ASGIApp, rate: float, burst: int, max_wait: float) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, max_wait: float,
+                 health_rate: float | None = None) -> None:
         self.app = app
         self.bucket = TokenBucket(rate, burst)
+        self.health = TokenBucket(health_rate or rate, burst)
         self.max_wait = max_wait
         self.refused = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in UNPACED_PATHS or self.bucket.rate <= 0:
+        bucket = self.health if scope.get("path") in HEALTH_PATHS else self.bucket
+        if scope["type"] != "http" or bucket.rate <= 0:
             await self.app(scope, receive, send)
             return
-        wait = self.bucket.reserve(asyncio.get_running_loop().time())
+        wait = bucket.reserve(asyncio.get_running_loop().time())
         if wait > self.max_wait:
-            self.bucket.give_back()
+            bucket.give_back()
             self.refused += 1
             await _too_many(send, wait)
             return

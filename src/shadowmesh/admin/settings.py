@@ -19,16 +19,18 @@ class AdminSettings:
     # Host names (`name` or `name:port`) writes may use besides the listener's own address.
     allowed_hosts: tuple[str, ...] = ()
     # Requests admitted per second (with bursts of `burst`); more wait their turn, so a
-    # flood of scrapes is paced instead of taking the CPU from traffic. /healthz and /ready
-    # are not paced.
-    rate: float = 200.0
+    # flood of scrapes is paced instead of taking the CPU from traffic. Prometheus scrapes
+    # every few seconds and an open dashboard polls a few endpoints a second.
+    rate: float = 50.0
     burst: int = 50
+    # /healthz and /ready have their own allowance, so probes never queue behind scrapes.
+    health_rate: float = 50.0
     # A request that would wait longer than this for its turn answers 429 at once.
     max_wait: float = 5.0
     # Configuration changes waiting or in progress; more answer 429.
     pending_writes: int = 4
     # Telemetry is collected from the data planes at most this often; concurrent scrapes
     # share one collection.
-    snapshot_interval: float = 0.05
+    snapshot_interval: float = 0.25
     # Open admin connections; more are answered 503 by the server.
     max_connections: int = 128

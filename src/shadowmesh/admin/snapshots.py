@@ -50,7 +50,7 @@ class Collection:
 
 
 class SnapshotBroker:
-    def __init__(self, control: ControlPlaneAPI, interval: float = 0.05,
+    def __init__(self, control: ControlPlaneAPI, interval: float = 0.25,
                  health: TaskHealth | None = None) -> None:
         self.control = control
         self.interval = interval
