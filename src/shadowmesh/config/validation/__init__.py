@@ -1,6 +1,7 @@
 """Istio's validation rules and messages, plus `istioctl analyze`-style checks over a set.
 
     validate(resources) -> list[Issue]
+    validate_webhook(resource) -> list[Issue]     one resource, as Istio's webhook sees it
 
 Per resource: the admission webhook's checks (`pkg/config/validation`), with Istio's exact
 wording. Over the set: duplicates, references to missing subsets, hosts and gateways, and
@@ -49,9 +50,16 @@ def validate_each(resources: Sequence[Resource]) -> list[list[Issue]]:
     return [report.issues for report in reports]
 
 
+def validate_webhook(resource: Resource) -> list[Issue]:
+    """The admission webhook's verdict on one resource alone: no checks across the set."""
+    report = Report(resource)
+    _VALIDATORS[type(resource.spec)](report, resource.spec)
+    return report.issues
+
+
 def validate(resources: Sequence[Resource]) -> list[Issue]:
     """Every issue of every resource, in the order of `resources`."""
     return [issue for issues in validate_each(resources) for issue in issues]
 
 
-__all__ = ["Report", "validate", "validate_each"]
+__all__ = ["Report", "validate", "validate_each", "validate_webhook"]
