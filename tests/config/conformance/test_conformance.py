@@ -10,7 +10,6 @@ each with its reason, so that a new disagreement (or a fixed one) changes a test
 from __future__ import annotations
 
 import pytest
-
 from tests.config.conformance.harness import KINDS, Outcome, load_cases, run_all, tally
 
 VERDICT_TARGET = 0.98
@@ -37,9 +36,7 @@ def test_the_sample_is_large_and_covers_every_kind() -> None:
 
 def test_differences_are_exactly_the_known_ones() -> None:
     differing = {
-        o.case.id: _describe(o)
-        for o in run_all()
-        if not o.agrees or o.message_matches is False
+        o.case.id: _describe(o) for o in run_all() if not o.agrees or o.message_matches is False
     }
     new = sorted(set(differing) - set(KNOWN_DIFFERENCES))
     fixed = sorted(set(KNOWN_DIFFERENCES) - set(differing))

@@ -5,7 +5,8 @@
 
 Per resource: the admission webhook's checks (`pkg/config/validation`), with Istio's exact
 wording. Over the set: duplicates, references to missing subsets, hosts and gateways, and
-unknown `shadowmesh.io/` annotations.
+unknown `shadowmesh.io/` annotations. Last, shadowmesh's own notes on settings it accepts but
+does not act on (TCP/TLS routes, localities, ...).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shadowmesh.config.validation.service_entry import (
     validate_service_entry,
     validate_workload_entry,
 )
+from shadowmesh.config.validation.unsupported import unsupported
 from shadowmesh.config.validation.virtual_service import validate_virtual_service
 
 _VALIDATORS: dict[type[Any], Callable[[Report, Any], None]] = {
@@ -47,6 +49,7 @@ def validate_each(resources: Sequence[Resource]) -> list[list[Issue]]:
     for report in reports:
         _VALIDATORS[type(report.resource.spec)](report, report.resource.spec)
     analyze(reports)
+    unsupported(reports)
     return [report.issues for report in reports]
 
 

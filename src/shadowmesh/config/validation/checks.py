@@ -25,7 +25,10 @@ _TAG_KEY = re.compile(
     rf"^({_DNS1123_LABEL_FMT}(?:\.{_DNS1123_LABEL_FMT})*/)?({_QUALIFIED_NAME_FMT})$"
 )
 _LABEL_VALUE = re.compile(f"^({_QUALIFIED_NAME_FMT})?$")
-_HEADER_NAME = re.compile(r"^[-_A-Za-z0-9]+$")
+# RFC 7230 `tchar`s, spelled as Istio spells them: in a character class `+-.` is the range
+# from `+` to `.`, so a comma is accepted too, as it is by Istio
+_HEADER_NAME = re.compile("^[!#$%&'*+-.^_`|~A-Za-z0-9]+$")
+_PSEUDO_HEADERS: Final = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
 _HEADER_VALUE = re.compile(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")
 
 # re2 logs every compile error to stderr unless told not to
@@ -115,6 +118,17 @@ def validate_wildcard_domain(domain: str) -> str | None:
 def validate_partial_wildcard(host: str) -> str | None:
     if "*" in host and len(host) != 1 and not host.startswith("*."):
         return f"partial wildcard {quote(host)} not allowed"
+    return None
+
+
+def validate_unix_address(address: str) -> str | None:
+    """The path after `unix://`: absolute, not a directory, or `@abstract`."""
+    if not address:
+        return "unix address must not be empty"
+    if address.startswith("@"):
+        return None  # an abstract socket
+    if not address.startswith("/") or address.endswith("/"):
+        return f"{address} is not an absolute path to a file"
     return None
 
 
@@ -218,9 +232,11 @@ def is_jwt_claim_route(name: str) -> bool:
 
 
 def validate_header_name(name: str, *, allow_jwt_claim: bool = False) -> str | None:
+    """`allow_jwt_claim`: a match's header (`ValidateHTTPHeaderNameOrJwtClaimRoute`), where
+    JWT claims and the HTTP/2 pseudo-headers are names too."""
     if name == "":
         return "header name cannot be empty"
-    if allow_jwt_claim and is_jwt_claim_route(name):
+    if allow_jwt_claim and (is_jwt_claim_route(name) or name in _PSEUDO_HEADERS):
         return None
     if not _HEADER_NAME.match(name):
         return f"header name {name} is not a valid header name"
