@@ -641,7 +641,7 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str, str | None, str]] = [
         "gateway port name",
         "Gateway",
         {"servers": [{"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["a.com"]}]},
-        "port name must be set",
+        'port name must be set: number:80 protocol:"HTTP"',
         "spec.servers[0].port.name",
         "error",
     ),

@@ -106,11 +106,7 @@ def _hostname_part(hostname: str) -> list[str]:
 
 
 def _port_problems(port: Port | None, bind: str) -> list[tuple[str | None, str]]:
-    """`validateServerPort`: (field of the port, message) pairs.
-
-    Istio appends a dump of the Port message to "port name must be set" and to the unix
-    socket message; the field path says the same here, so the dump is left out.
-    """
+    """`validateServerPort`: (field of the port, message) pairs."""
     if port is None:
         return [(None, "port is required")]
     problems: list[tuple[str | None, str]] = []
@@ -129,8 +125,22 @@ def _port_problems(port: Port | None, bind: str) -> list[tuple[str | None, str]]
     if port.target_port > 0:
         problems.append(("target_port", "targetPort has no impact on Gateways"))
     if not port.name:
-        problems.append(("name", "port name must be set"))
+        problems.append(("name", f"port name must be set: {port_text(port)}"))
     return problems
+
+
+def port_text(port: Port) -> str:
+    """The Port as Istio's messages show it (protobuf text format, set fields only)."""
+    parts = []
+    if port.number:
+        parts.append(f"number:{port.number}")
+    if port.protocol:
+        parts.append(f"protocol:{quote(port.protocol)}")
+    if port.name:
+        parts.append(f"name:{quote(port.name)}")
+    if port.target_port:
+        parts.append(f"target_port:{port.target_port}")
+    return " ".join(parts)
 
 
 def _server(report: Report, server: Server, path: FieldPath, semantics: bool) -> None:
@@ -149,7 +159,9 @@ def _server(report: Report, server: Server, path: FieldPath, semantics: bool) ->
     if bind.startswith(UNIX_PREFIX):
         report.error(bind_path, validate_unix_address(bind.removeprefix(UNIX_PREFIX)))
         if port is not None and port.number != 0:
-            report.error(bind_path, "port number must be 0 for unix domain socket")
+            report.error(
+                bind_path, f"port number must be 0 for unix domain socket: {port_text(port)}"
+            )
     elif bind and not is_ip_address(bind):
         report.error(bind_path, f"{bind} is not a valid IP")
     if server.tls is not None:
