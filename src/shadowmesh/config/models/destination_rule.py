@@ -147,22 +147,22 @@ class OutlierDetection(IstioModel):
 
 
 class ClientTLSSettings(IstioModel):
-    """`tls` of a traffic policy. Strings are "" when absent, as Istio reads them."""
+    """`tls` of a traffic policy."""
 
     mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] = "DISABLE"
-    client_certificate: str = ""
-    private_key: str = ""
-    ca_certificates: str = ""
-    credential_name: str = ""
+    client_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    credential_name: str | None = None
     subject_alt_names: tuple[str, ...] | None = None  # Istio tells empty from absent here
-    sni: str = ""
+    sni: str | None = None
     insecure_skip_verify: bool | None = None
-    ca_crl: str = ""
+    ca_crl: str | None = None
 
 
 class TunnelSettings(IstioModel):
-    protocol: str = ""
-    target_host: str = ""
+    protocol: str | None = None
+    target_host: str | None = None
     target_port: int = 0
 
 

@@ -21,23 +21,23 @@ class Port(IstioModel):
 
 
 class TLSCertificate(IstioModel):
-    server_certificate: str = ""
-    private_key: str = ""
-    ca_certificates: str = ""
+    server_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
 
 
 class ServerTLSSettings(IstioModel):
-    """`tls` of a Gateway server. Strings are "" when absent, as Istio reads them."""
+    """`tls` of a Gateway server."""
 
     https_redirect: bool = False
     mode: ServerTLSMode = "PASSTHROUGH"  # the enum's zero value
-    server_certificate: str = ""
-    private_key: str = ""
-    ca_certificates: str = ""
-    ca_crl: str = ""
-    credential_name: str = ""
+    server_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    ca_crl: str | None = None
+    credential_name: str | None = None
     credential_names: tuple[str, ...] = ()
-    ca_cert_credential_name: str = ""
+    ca_cert_credential_name: str | None = None
     tls_certificates: tuple[TLSCertificate, ...] = ()
     subject_alt_names: tuple[str, ...] = ()
     verify_certificate_spki: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ CONFIGMAP_PREFIX = "configmap://"
 
 def client_tls_problems(namespace: str, tls: ClientTLSSettings) -> list[str]:
     problems: list[str] = []
-    credential = tls.credential_name
+    credential = tls.credential_name or ""
     if credential.startswith(CONFIGMAP_PREFIX):
         # `configmap://name` or `configmap://namespace/name`, in the rule's own namespace
         reference = credential.removeprefix(CONFIGMAP_PREFIX)

@@ -293,9 +293,9 @@ def _tunnel(tunnel: TunnelSettings | None) -> list[str]:
     if tunnel is None:
         return []
     problems: list[str] = []
-    if tunnel.protocol not in ("", "CONNECT", "POST"):
+    if tunnel.protocol not in (None, "", "CONNECT", "POST"):
         problems.append('tunnel protocol must be "CONNECT" or "POST"')
-    target = tunnel.target_host
+    target = tunnel.target_host or ""
     fqdn_problem = validate_fqdn(target)
     if fqdn_problem and not is_ip_address(target):
         problems.append(
