@@ -76,6 +76,18 @@ def test_overall_agreement() -> None:
     assert all(case.message for case in load_cases() if case.istio == "invalid")
 
 
+def test_warnings_carry_istios_text_and_wording() -> None:
+    warned = [o for o in run_all() if o.case.istio == "warning"]
+    assert warned and all(o.case.message for o in warned)
+    assert all(o.message_matches for o in warned), [
+        _describe(o) for o in warned if not o.message_matches
+    ]
+    for outcome in run_all():
+        for issue in outcome.issues:
+            if not issue.is_error:
+                assert worded_as_istio(issue.message), _describe(outcome)
+
+
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
