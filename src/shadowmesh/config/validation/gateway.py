@@ -91,11 +91,9 @@ def _host_problems(host: str, semantics: bool) -> list[str]:
 
 
 def _hostname_part(hostname: str) -> list[str]:
-    if hostname == "*":
-        return []
-    if "." not in hostname:
-        return ["short names (non FQDN) are not allowed"]
     problems: list[str] = []
+    if hostname != "*" and "." not in hostname:
+        problems.append("short names (non FQDN) are not allowed")
     problem = validate_wildcard_domain(hostname)
     if problem and not is_ip_address(hostname):
         problems.append(problem)

@@ -16,10 +16,10 @@ from shadowmesh.config.validation.report import SPEC, FieldPath, Report
 
 
 def unreachable_rules(report: Report, vs: VirtualService) -> None:
-    prefixes = _rules(report, vs.http, SPEC.field(vs, "http"), named=True)
+    prefixes = _rules(report, vs.http, SPEC.field(vs, "http"))
     _overlapping_prefixes(report, prefixes)
-    _rules(report, vs.tcp, SPEC.field(vs, "tcp"), named=False)
-    _rules(report, vs.tls, SPEC.field(vs, "tls"), named=False)
+    _rules(report, vs.tcp, SPEC.field(vs, "tcp"))
+    _rules(report, vs.tls, SPEC.field(vs, "tls"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,8 @@ class _PrefixMatch:
 
 
 def _route_name(route: IstioModel, index: int) -> str:
-    name = getattr(route, "name", None) if isinstance(route, HTTPRoute) else None
+    """`"name"` for a named HTTP rule, else `#index` (TCP and TLS rules have no names)."""
+    name = route.name if isinstance(route, HTTPRoute) else None
     return json.dumps(name) if name else f"#{index}"
 
 
@@ -54,9 +55,8 @@ def _match_key(match: IstioModel) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def _rules(
-    report: Report, routes: Sequence[IstioModel], path: FieldPath, *, named: bool
-) -> list[_PrefixMatch]:
+def _rules(report: Report, routes: Sequence[IstioModel], path: FieldPath) -> list[_PrefixMatch]:
+    """Warn on unreachable rules and repeated matches; return the HTTP prefix matches seen."""
     seen: dict[str, int] = {}
     catch_all = -1
     prefixes: list[_PrefixMatch] = []
@@ -91,7 +91,7 @@ def _rules(
                 duplicates += 1
                 continue
             seen[key] = index
-            if named and isinstance(match, HTTPMatchRequest):
+            if isinstance(match, HTTPMatchRequest):
                 prefix = _prefix_match(name, match, match_index, match_path)
                 if prefix is not None:
                     prefixes.append(prefix)
