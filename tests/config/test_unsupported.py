@@ -55,6 +55,23 @@ NOTES: list[tuple[str, str, dict[str, Any], str, str]] = [
         "mirror has no effect on a rule with redirect or directResponse",
     ),
     (
+        "delegate",
+        "VirtualService",
+        {"hosts": ["a.example.com"], "http": [{"delegate": {"name": "b", "namespace": "n"}}]},
+        "spec.http[0].delegate",
+        "delegate is accepted for Istio but not implemented by shadowmesh: requests this rule",
+    ),
+    (
+        "source labels",
+        "VirtualService",
+        {
+            "hosts": ["a.example.com"],
+            "http": [{"match": [{"sourceLabels": {"app": "x"}}], "route": ROUTE}],
+        },
+        "spec.http[0].match[0].sourceLabels",
+        "sourceLabels is accepted for Istio but not implemented by shadowmesh: this match applies",
+    ),
+    (
         "locality",
         "DestinationRule",
         {

@@ -14,7 +14,7 @@ from shadowmesh.config.models import DestinationRule, ServiceEntry, VirtualServi
 from shadowmesh.config.models.destination_rule import PortTrafficPolicy, TrafficPolicy
 from shadowmesh.config.validation.report import SPEC, FieldPath, Report
 
-NOT_IMPLEMENTED = "is accepted for Istio but not implemented by shadowmesh; it has no effect"
+NOT_IMPLEMENTED = "is accepted for Istio but not implemented by shadowmesh"
 
 
 def unsupported(reports: Sequence[Report]) -> None:
@@ -45,10 +45,26 @@ def _virtual_service(report: Report, vs: VirtualService) -> None:
                 "they are validated and otherwise ignored",
             )
     for index, route in enumerate(vs.http):
+        route_path = SPEC.field(vs, "http").at(index)
+        if route.delegate is not None:
+            report.warning(
+                route_path.field(route, "delegate"),
+                f"{route.spelled('delegate')} {NOT_IMPLEMENTED}: requests this rule matches "
+                "are not routed",
+            )
+        for match_index, match in enumerate(route.match):
+            match_path = route_path.field(route, "match").at(match_index)
+            for name in ("source_labels", "source_namespace", "gateways"):
+                if getattr(match, name):
+                    report.warning(
+                        match_path.field(match, name),
+                        f"{match.spelled(name)} {NOT_IMPLEMENTED}: this match applies to "
+                        "every source",
+                    )
         mirrored = route.mirror is not None or route.mirrors
         if mirrored and (route.redirect is not None or route.direct_response is not None):
             report.warning(
-                SPEC.field(vs, "http").at(index),
+                route_path,
                 "mirror has no effect on a rule with redirect or directResponse "
                 "(Istio mirrors only forwarded requests)",
             )
@@ -63,7 +79,8 @@ def _traffic_policy(
         for name in ("tunnel", "proxy_protocol", "retry_budget"):
             if getattr(policy, name) is not None:
                 report.warning(
-                    path.field(policy, name), f"{policy.spelled(name)} {NOT_IMPLEMENTED}"
+                    path.field(policy, name),
+                    f"{policy.spelled(name)} {NOT_IMPLEMENTED}; it has no effect",
                 )
         for index, port_policy in enumerate(policy.port_level_settings or ()):
             _traffic_policy(
@@ -78,7 +95,10 @@ def _traffic_policy(
             "warmup_duration_secs",
         ):
             if getattr(lb, name) is not None:
-                report.warning(lb_path.field(lb, name), f"{lb.spelled(name)} {NOT_IMPLEMENTED}")
+                report.warning(
+                    lb_path.field(lb, name),
+                    f"{lb.spelled(name)} {NOT_IMPLEMENTED}; it has no effect",
+                )
         hashing = lb.consistent_hash
         if (
             hashing is not None
@@ -90,7 +110,7 @@ def _traffic_policy(
                 lb_path.field(lb, "consistent_hash")
                 .field(hashing, "http_cookie")
                 .field(cookie, "attributes"),
-                f"{cookie.spelled('attributes')} {NOT_IMPLEMENTED}",
+                f"{cookie.spelled('attributes')} {NOT_IMPLEMENTED}; it has no effect",
             )
     pool = policy.connection_pool
     if pool is not None and pool.http is not None and pool.http.http2_keep_alive is not None:
@@ -99,7 +119,7 @@ def _traffic_policy(
             path.field(policy, "connection_pool")
             .field(pool, "http")
             .field(http, "http2_keep_alive"),
-            f"{http.spelled('http2_keep_alive')} {NOT_IMPLEMENTED}",
+            f"{http.spelled('http2_keep_alive')} {NOT_IMPLEMENTED}; it has no effect",
         )
     outlier = policy.outlier_detection
     if outlier is not None and outlier.outlier_detection_http_error_codes:
@@ -107,5 +127,6 @@ def _traffic_policy(
             path.field(policy, "outlier_detection").field(
                 outlier, "outlier_detection_http_error_codes"
             ),
-            f"{outlier.spelled('outlier_detection_http_error_codes')} {NOT_IMPLEMENTED}",
+            f"{outlier.spelled('outlier_detection_http_error_codes')} {NOT_IMPLEMENTED}; "
+            "it has no effect",
         )
