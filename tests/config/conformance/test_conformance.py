@@ -1,7 +1,8 @@
 """shadowmesh's validation against Istio's own validation table tests.
 
 The cases in `cases/` are transcribed from Istio's `pkg/config/validation` tests (see the
-header of each file). Three checks keep regressions visible: the agreement ratios per kind
+header of each file) by `python -m tests.config.conformance.transcribe ISTIO_SOURCE_TREE`,
+which also brings in the tables of a newer Istio. Three checks keep regressions visible: the agreement ratios per kind
 (Istio's verdict on >= 98% of the cases; Istio's message text on >= 95% of the rejected
 cases; every error shadowmesh gives on >= 95% of the rejected cases worded as one of Istio's
 message formats), and the exact list of cases where shadowmesh knowingly differs, each with
