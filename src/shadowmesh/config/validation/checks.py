@@ -280,26 +280,71 @@ def validate_header_value(value: str) -> str | None:
 
 
 def _header_expression_problem(value: str) -> str | None:
-    """A reduced port of Envoy's header formatter parser: `%%` escapes, `%VAR%`, `%VAR(...)%`."""
-    pos, in_variable, depth = 0, False, 0
+    """Envoy's header formatter parser (`header_parser.cc`), as Istio ports it: `%%` escapes,
+    `%VAR%`, and `%VAR(...)%` / `%VAR(["a", "b"])%` with JSON string arguments."""
+    # the parser's states
+    literal, name, expect_array, expect_string = range(4)
+    string, delimiter_or_end, args_end, var_end = range(4, 8)
+    state = literal
+    pos = 0
     while pos < len(value):
         ch = value[pos]
-        if not in_variable:
+        has_next = pos + 1 < len(value)
+        if state == literal:
             if ch == "%":
-                if pos + 1 >= len(value):
+                if not has_next:
                     return "invalid header configuration. Un-escaped %"
                 if value[pos + 1] == "%":
-                    pos += 1
+                    pos += 1  # an escaped %
                 else:
-                    in_variable = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "%" and depth <= 0:
-            in_variable, depth = False, 0
+                    state = name
+        elif state == name:
+            if ch == "%":
+                state = literal
+            elif ch == "(":
+                state = expect_array
+        elif state == expect_array:
+            if ch == "[":
+                state = expect_string
+            elif ch != " ":
+                state = string
+        elif state == delimiter_or_end:
+            if ch == ",":
+                state = expect_string
+            elif ch == "]":
+                state = args_end
+            elif ch != " ":
+                return "invalid header configuration. Expecting ',', ']', or whitespace"
+        elif state == expect_string:
+            if ch == '"':
+                state = string
+            elif ch != " ":
+                return "invalid header configuration. Expecting '\"'"
+        elif state == string:
+            if ch == "\\":
+                if not has_next:
+                    return "invalid header configuration. Un-terminated backslash in JSON string"
+                pos += 1
+            elif ch == ")":
+                state = var_end
+            elif ch == '"':
+                state = delimiter_or_end
+        elif state == args_end:
+            if ch == ")":
+                state = var_end
+            elif ch != " ":
+                # Istio's text, placeholders included
+                return (
+                    "invalid header configuration. Expecting ')' or whitespace after '{}', "
+                    "but found '{}'"
+                )
+        elif state == var_end:
+            if ch == "%":
+                state = literal
+            elif ch != " ":
+                return "invalid header configuration. Expecting '%' or whitespace after"
         pos += 1
-    if in_variable:
+    if state != literal:
         return f"invalid header configuration. Un-terminated variable expression '{value}'"
     return None
 
