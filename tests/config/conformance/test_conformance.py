@@ -2,11 +2,12 @@
 
 The cases in `cases/` are transcribed from Istio's `pkg/config/validation` tests (see the
 header of each file) by `python -m tests.config.conformance.transcribe ISTIO_SOURCE_TREE`,
-which also brings in the tables of a newer Istio. Three checks keep regressions visible: the agreement ratios per kind
-(Istio's verdict on >= 98% of the cases; Istio's message text on >= 95% of the rejected
-cases; every error shadowmesh gives on >= 95% of the rejected cases worded as one of Istio's
-message formats), and the exact list of cases where shadowmesh knowingly differs, each with
-its reason, so that a new disagreement (or a fixed one) changes a test.
+which also brings in the tables of a newer Istio. Three checks keep regressions visible: the
+agreement ratios per kind (Istio's verdict on >= 98% of the cases; Istio's message text on
+>= 95% of the rejected cases; every error shadowmesh gives on >= 95% of the rejected cases
+worded as one of Istio's message formats), and the exact list of cases where shadowmesh
+knowingly differs, each with its reason, so that a new disagreement (or a fixed one) changes
+a test.
 """
 
 from __future__ import annotations
