@@ -456,7 +456,8 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str, str | None, str]] = [
         "tcp routes",
         "VirtualService",
         {"hosts": ["a"], "tcp": [{"route": [{"destination": {"host": "a"}}]}]},
-        "tcp routes are not supported by shadowmesh; ignored",
+        "tcp routes are not served by shadowmesh (it proxies HTTP only); "
+        "they are validated and otherwise ignored",
         "spec.tcp",
         "warning",
     ),
@@ -464,7 +465,8 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str, str | None, str]] = [
         "tls routes",
         "VirtualService",
         {"hosts": ["a.com"], "tls": [{"match": [{"sniHosts": ["a.com"]}], "route": ROUTE}]},
-        "tls routes are not supported by shadowmesh; ignored",
+        "tls routes are not served by shadowmesh (it proxies HTTP only); "
+        "they are validated and otherwise ignored",
         "spec.tls",
         "warning",
     ),
@@ -639,7 +641,7 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str, str | None, str]] = [
         "gateway port name",
         "Gateway",
         {"servers": [{"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["a.com"]}]},
-        "port name must be set",
+        'port name must be set: number:80 protocol:"HTTP"',
         "spec.servers[0].port.name",
         "error",
     ),

@@ -94,6 +94,17 @@ CASES: list[tuple[str, Any, Req, bool]] = [
     ("AND within block", Match(uri=SM(prefix="/"), method=SM(exact="POST")),
      Req(method="GET"), False),
     ("empty block = catch-all", Match(), Req("/anything"), True),
+    # pseudo-headers, which Istio accepts as header names, are the request's own fields
+    (":authority header", Match(headers={":authority": SM(prefix="httpbin")}), Req(), True),
+    (":authority header miss", Match(headers={":authority": SM(exact="other")}), Req(), False),
+    (":method header", Match(headers={":method": SM(exact="POST")}), Req(method="POST"), True),
+    (":path has the query", Match(headers={":path": SM(exact="/get?a=1")}),
+     Req("/get", query="a=1"), True),
+    (":path without a query", Match(headers={":path": SM(exact="/get")}), Req("/get"), True),
+    (":scheme header", Match(headers={":scheme": SM(exact="http")}), Req(), True),
+    (":status never on a request", Match(headers={":status": SM()}), Req(), False),
+    ("withoutHeaders :status {}", Match(without_headers={":status": SM()}), Req(), True),
+    ("withoutHeaders :method", Match(without_headers={":method": SM(exact="GET")}), Req(), False),
 ]
 
 

@@ -112,7 +112,35 @@ class RequestView:
 Predicate = Callable[[RequestView], bool]
 
 
+def _pseudo_header(name: str) -> Callable[[RequestView], str | None]:
+    """The HTTP/2 pseudo-headers Istio accepts in header matches: Envoy matches them against
+    the request itself (`:path` with its query string); `:status` never exists on a request."""
+    if name == ":authority":
+        return lambda req: req.authority
+    if name == ":method":
+        return lambda req: req.method
+    if name == ":scheme":
+        return lambda req: req.scheme
+    if name == ":path":
+        return lambda req: req.path + "?" + req.query if req.query else req.path
+    return lambda req: None
+
+
+def _pseudo_header_predicate(name: str, match: StrPredicate, *, invert: bool) -> Predicate:
+    value_of = _pseudo_header(name)
+    if invert:
+        return lambda req: not match(value_of(req) or "")
+
+    def with_header(req: RequestView) -> bool:
+        value = value_of(req)
+        return value is not None and match(value)
+
+    return with_header
+
+
 def _header_predicate(name: str, match: StrPredicate, *, invert: bool) -> Predicate:
+    if name.startswith(":"):
+        return _pseudo_header_predicate(name, match, invert=invert)
     if invert:
 
         def without(req: RequestView) -> bool:
@@ -128,6 +156,9 @@ def _header_predicate(name: str, match: StrPredicate, *, invert: bool) -> Predic
 
 
 def _absent(name: str) -> Predicate:
+    if name.startswith(":"):
+        value_of = _pseudo_header(name)
+        return lambda req: value_of(req) is None
     return lambda req: name not in req.headers
 
 

@@ -1,14 +1,16 @@
 """DestinationRule (networking.istio.io, `destination_rule.proto`).
 
-`tls`, `tunnel`, `proxyProtocol` and `localityLbSetting` are kept as plain mappings:
-shadowmesh does not originate TLS or tunnels and does not know localities, but the
-fields must load so the same YAML works for Istio.
+Every field of Istio's current API is decoded and validated, including those whose
+behaviour shadowmesh does not implement (tunnels, PROXY protocol, localities, retry
+budgets): the same YAML works for Istio, and `run` says which settings have no effect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import Field
 
 from shadowmesh.config.durations import Duration
 from shadowmesh.config.models.base import IstioModel
@@ -19,10 +21,16 @@ SimpleLB = Literal[
 ]
 
 
+class CookieAttribute(IstioModel):
+    name: str = ""
+    value: str = ""
+
+
 class HTTPCookie(IstioModel):
     name: str | None = None
     path: str | None = None
     ttl: Duration | None = None
+    attributes: tuple[CookieAttribute, ...] = ()
 
 
 class RingHash(IstioModel):
@@ -48,6 +56,30 @@ class ConsistentHashLB(IstioModel):
     minimum_ring_size: int = 0  # deprecated; use ring_hash
 
 
+class LocalityDistribute(IstioModel):
+    from_: str = Field(default="", alias="from")
+    to: Mapping[str, int] | None = None
+
+
+class LocalityFailover(IstioModel):
+    from_: str = Field(default="", alias="from")
+    to: str = ""
+
+
+class LocalityLoadBalancerSetting(IstioModel):
+    distribute: tuple[LocalityDistribute, ...] = ()
+    failover: tuple[LocalityFailover, ...] = ()
+    failover_priority: tuple[str, ...] = ()
+    enabled: bool | None = None
+
+
+class ZoneAwareLoadBalancerSetting(IstioModel):
+    enabled: bool | None = None
+    failover: tuple[LocalityFailover, ...] = ()
+    failover_priority: tuple[str, ...] = ()
+    min_cluster_size: int | None = None
+
+
 class WarmupConfiguration(IstioModel):
     duration: Duration | None = None
     minimum_percent: float | None = None
@@ -59,7 +91,8 @@ class LoadBalancerSettings(IstioModel):
 
     simple: SimpleLB | None = None
     consistent_hash: ConsistentHashLB | None = None
-    locality_lb_setting: Mapping[str, Any] | None = None
+    locality_lb_setting: LocalityLoadBalancerSetting | None = None
+    zone_aware_lb_setting: ZoneAwareLoadBalancerSetting | None = None
     warmup_duration_secs: Duration | None = None
     warmup: WarmupConfiguration | None = None
 
@@ -78,6 +111,11 @@ class TCPSettings(IstioModel):
     idle_timeout: Duration | None = None
 
 
+class ConnectionKeepalive(IstioModel):
+    interval: Duration | None = None
+    timeout: Duration | None = None
+
+
 class HTTPSettings(IstioModel):
     http1_max_pending_requests: int = 0
     http2_max_requests: int = 0
@@ -87,6 +125,7 @@ class HTTPSettings(IstioModel):
     h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
     use_client_protocol: bool = False
     max_concurrent_streams: int = 0
+    http2_keep_alive: ConnectionKeepalive | None = None
 
 
 class ConnectionPoolSettings(IstioModel):
@@ -104,6 +143,37 @@ class OutlierDetection(IstioModel):
     base_ejection_time: Duration | None = None
     max_ejection_percent: int = 0
     min_health_percent: int = 0
+    outlier_detection_http_error_codes: tuple[int, ...] = ()
+
+
+class ClientTLSSettings(IstioModel):
+    """`tls` of a traffic policy."""
+
+    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] = "DISABLE"
+    client_certificate: str | None = None
+    private_key: str | None = None
+    ca_certificates: str | None = None
+    credential_name: str | None = None
+    subject_alt_names: tuple[str, ...] | None = None  # Istio tells empty from absent here
+    sni: str | None = None
+    insecure_skip_verify: bool | None = None
+    ca_crl: str | None = None
+
+
+class TunnelSettings(IstioModel):
+    protocol: str | None = None
+    target_host: str | None = None
+    target_port: int = 0
+
+
+class ProxyProtocol(IstioModel):
+    version: Literal["V1", "V2"] = "V1"
+
+
+class RetryBudget(IstioModel):
+    percent: float | None = None
+    min_retry_concurrency: int = 0
+    budget_interval: Duration | None = None
 
 
 class PortTrafficPolicy(IstioModel):
@@ -111,17 +181,18 @@ class PortTrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
-    tls: Mapping[str, Any] | None = None
+    tls: ClientTLSSettings | None = None
 
 
 class TrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
-    tls: Mapping[str, Any] | None = None
+    tls: ClientTLSSettings | None = None
     port_level_settings: tuple[PortTrafficPolicy, ...] | None = None
-    tunnel: Mapping[str, Any] | None = None
-    proxy_protocol: Mapping[str, Any] | None = None
+    tunnel: TunnelSettings | None = None
+    proxy_protocol: ProxyProtocol | None = None
+    retry_budget: RetryBudget | None = None
 
 
 class Subset(IstioModel):

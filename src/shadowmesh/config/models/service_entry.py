@@ -8,7 +8,7 @@ from typing import Literal
 from shadowmesh.config.models.base import IstioModel
 from shadowmesh.config.models.common import WorkloadSelector
 
-Resolution = Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"]
+Resolution = Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"]
 Location = Literal["MESH_EXTERNAL", "MESH_INTERNAL"]
 
 

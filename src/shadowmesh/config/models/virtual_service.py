@@ -1,15 +1,15 @@
 """VirtualService (networking.istio.io, `virtual_service.proto`).
 
-TCP and TLS routes are kept as plain mappings: shadowmesh proxies HTTP only, and
-validation warns that they are ignored.
+TCP and TLS routes are decoded and validated as Istio does, but shadowmesh proxies HTTP
+only: `run` says so for every VirtualService that has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shadowmesh.config.durations import Duration
 from shadowmesh.config.models.base import IstioModel
@@ -133,6 +133,15 @@ class HTTPRoute(IstioModel):
     name: str | None = None
     match: tuple[HTTPMatchRequest, ...] = ()
     route: tuple[HTTPRouteDestination, ...] = ()
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _null_matches(cls, value: object) -> object:
+        # Istio accepts a null entry in `match`; it matches everything, as `{}` does
+        if isinstance(value, list | tuple):
+            return [{} if item is None else item for item in value]
+        return value
+
     redirect: HTTPRedirect | None = None
     direct_response: HTTPDirectResponse | None = None
     delegate: Delegate | None = None
@@ -149,10 +158,45 @@ class HTTPRoute(IstioModel):
     headers: Headers | None = None
 
 
+class RouteDestination(IstioModel):
+    """A weighted destination of a TCP or TLS route."""
+
+    destination: Destination | None = None
+    weight: int = 0
+
+
+class L4MatchAttributes(IstioModel):
+    destination_subnets: tuple[str, ...] = ()
+    port: int = 0
+    source_subnet: str | None = None
+    source_labels: Mapping[str, str] | None = None
+    gateways: tuple[str, ...] = ()
+    source_namespace: str | None = None
+
+
+class TLSMatchAttributes(IstioModel):
+    sni_hosts: tuple[str, ...] = ()
+    destination_subnets: tuple[str, ...] = ()
+    port: int = 0
+    source_labels: Mapping[str, str] | None = None
+    gateways: tuple[str, ...] = ()
+    source_namespace: str | None = None
+
+
+class TCPRoute(IstioModel):
+    match: tuple[L4MatchAttributes, ...] = ()
+    route: tuple[RouteDestination, ...] = ()
+
+
+class TLSRoute(IstioModel):
+    match: tuple[TLSMatchAttributes, ...] = ()
+    route: tuple[RouteDestination, ...] = ()
+
+
 class VirtualService(IstioModel):
     hosts: tuple[str, ...] = ()
     gateways: tuple[str, ...] = ()
     http: tuple[HTTPRoute, ...] = ()
-    tls: tuple[Mapping[str, Any], ...] = ()
-    tcp: tuple[Mapping[str, Any], ...] = ()
+    tls: tuple[TLSRoute, ...] = ()  # validated as Istio does; shadowmesh does not serve them
+    tcp: tuple[TCPRoute, ...] = ()
     export_to: tuple[str, ...] = ()

@@ -1,10 +1,12 @@
 """Istio's validation rules and messages, plus `istioctl analyze`-style checks over a set.
 
     validate(resources) -> list[Issue]
+    validate_webhook(resource) -> list[Issue]     one resource, as Istio's webhook sees it
 
 Per resource: the admission webhook's checks (`pkg/config/validation`), with Istio's exact
 wording. Over the set: duplicates, references to missing subsets, hosts and gateways, and
-unknown `shadowmesh.io/` annotations.
+unknown `shadowmesh.io/` annotations. Last, shadowmesh's own notes on settings it accepts but
+does not act on (TCP/TLS routes, localities, ...).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shadowmesh.config.validation.service_entry import (
     validate_service_entry,
     validate_workload_entry,
 )
+from shadowmesh.config.validation.unsupported import unsupported
 from shadowmesh.config.validation.virtual_service import validate_virtual_service
 
 _VALIDATORS: dict[type[Any], Callable[[Report, Any], None]] = {
@@ -46,7 +49,15 @@ def validate_each(resources: Sequence[Resource]) -> list[list[Issue]]:
     for report in reports:
         _VALIDATORS[type(report.resource.spec)](report, report.resource.spec)
     analyze(reports)
+    unsupported(reports)
     return [report.issues for report in reports]
+
+
+def validate_webhook(resource: Resource) -> list[Issue]:
+    """The admission webhook's verdict on one resource alone: no checks across the set."""
+    report = Report(resource)
+    _VALIDATORS[type(resource.spec)](report, resource.spec)
+    return report.issues
 
 
 def validate(resources: Sequence[Resource]) -> list[Issue]:
@@ -54,4 +65,4 @@ def validate(resources: Sequence[Resource]) -> list[Issue]:
     return [issue for issues in validate_each(resources) for issue in issues]
 
 
-__all__ = ["Report", "validate", "validate_each"]
+__all__ = ["Report", "validate", "validate_each", "validate_webhook"]

@@ -25,7 +25,10 @@ _TAG_KEY = re.compile(
     rf"^({_DNS1123_LABEL_FMT}(?:\.{_DNS1123_LABEL_FMT})*/)?({_QUALIFIED_NAME_FMT})$"
 )
 _LABEL_VALUE = re.compile(f"^({_QUALIFIED_NAME_FMT})?$")
-_HEADER_NAME = re.compile(r"^[-_A-Za-z0-9]+$")
+# RFC 7230 `tchar`s, spelled as Istio spells them: in a character class `+-.` is the range
+# from `+` to `.`, so a comma is accepted too, as it is by Istio
+_HEADER_NAME = re.compile("^[!#$%&'*+-.^_`|~A-Za-z0-9]+$")
+_PSEUDO_HEADERS: Final = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
 _HEADER_VALUE = re.compile(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")
 
 # re2 logs every compile error to stderr unless told not to
@@ -115,6 +118,17 @@ def validate_wildcard_domain(domain: str) -> str | None:
 def validate_partial_wildcard(host: str) -> str | None:
     if "*" in host and len(host) != 1 and not host.startswith("*."):
         return f"partial wildcard {quote(host)} not allowed"
+    return None
+
+
+def validate_unix_address(address: str) -> str | None:
+    """The path after `unix://`: absolute, not a directory, or `@abstract`."""
+    if not address:
+        return "unix address must not be empty"
+    if address.startswith("@"):
+        return None  # an abstract socket
+    if not address.startswith("/") or address.endswith("/"):
+        return f"{address} is not an absolute path to a file"
     return None
 
 
@@ -218,9 +232,11 @@ def is_jwt_claim_route(name: str) -> bool:
 
 
 def validate_header_name(name: str, *, allow_jwt_claim: bool = False) -> str | None:
+    """`allow_jwt_claim`: a match's header (`ValidateHTTPHeaderNameOrJwtClaimRoute`), where
+    JWT claims and the HTTP/2 pseudo-headers are names too."""
     if name == "":
         return "header name cannot be empty"
-    if allow_jwt_claim and is_jwt_claim_route(name):
+    if allow_jwt_claim and (is_jwt_claim_route(name) or name in _PSEUDO_HEADERS):
         return None
     if not _HEADER_NAME.match(name):
         return f"header name {name} is not a valid header name"
@@ -264,26 +280,71 @@ def validate_header_value(value: str) -> str | None:
 
 
 def _header_expression_problem(value: str) -> str | None:
-    """A reduced port of Envoy's header formatter parser: `%%` escapes, `%VAR%`, `%VAR(...)%`."""
-    pos, in_variable, depth = 0, False, 0
+    """Envoy's header formatter parser (`header_parser.cc`), as Istio ports it: `%%` escapes,
+    `%VAR%`, and `%VAR(...)%` / `%VAR(["a", "b"])%` with JSON string arguments."""
+    # the parser's states
+    literal, name, expect_array, expect_string = range(4)
+    string, delimiter_or_end, args_end, var_end = range(4, 8)
+    state = literal
+    pos = 0
     while pos < len(value):
         ch = value[pos]
-        if not in_variable:
+        has_next = pos + 1 < len(value)
+        if state == literal:
             if ch == "%":
-                if pos + 1 >= len(value):
+                if not has_next:
                     return "invalid header configuration. Un-escaped %"
                 if value[pos + 1] == "%":
-                    pos += 1
+                    pos += 1  # an escaped %
                 else:
-                    in_variable = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "%" and depth <= 0:
-            in_variable, depth = False, 0
+                    state = name
+        elif state == name:
+            if ch == "%":
+                state = literal
+            elif ch == "(":
+                state = expect_array
+        elif state == expect_array:
+            if ch == "[":
+                state = expect_string
+            elif ch != " ":
+                state = string
+        elif state == delimiter_or_end:
+            if ch == ",":
+                state = expect_string
+            elif ch == "]":
+                state = args_end
+            elif ch != " ":
+                return "invalid header configuration. Expecting ',', ']', or whitespace"
+        elif state == expect_string:
+            if ch == '"':
+                state = string
+            elif ch != " ":
+                return "invalid header configuration. Expecting '\"'"
+        elif state == string:
+            if ch == "\\":
+                if not has_next:
+                    return "invalid header configuration. Un-terminated backslash in JSON string"
+                pos += 1
+            elif ch == ")":
+                state = var_end
+            elif ch == '"':
+                state = delimiter_or_end
+        elif state == args_end:
+            if ch == ")":
+                state = var_end
+            elif ch != " ":
+                # Istio's text, placeholders included
+                return (
+                    "invalid header configuration. Expecting ')' or whitespace after '{}', "
+                    "but found '{}'"
+                )
+        elif state == var_end:
+            if ch == "%":
+                state = literal
+            elif ch != " ":
+                return "invalid header configuration. Expecting '%' or whitespace after"
         pos += 1
-    if in_variable:
+    if state != literal:
         return f"invalid header configuration. Un-terminated variable expression '{value}'"
     return None
 

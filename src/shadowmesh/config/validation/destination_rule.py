@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 from shadowmesh.config.models import (
     ConnectionPoolSettings,
@@ -13,6 +11,7 @@ from shadowmesh.config.models import (
     OutlierDetection,
     TrafficPolicy,
 )
+from shadowmesh.config.models.destination_rule import TunnelSettings
 from shadowmesh.config.validation.checks import (
     is_ip_address,
     validate_duration,
@@ -23,8 +22,14 @@ from shadowmesh.config.validation.checks import (
     validate_subset_name,
     validate_wildcard_domain,
 )
+from shadowmesh.config.validation.client_tls import client_tls_problems
+from shadowmesh.config.validation.locality import locality_lb_findings, zone_aware_lb_findings
 from shadowmesh.config.validation.report import SPEC, FieldPath, Report
-from shadowmesh.config.validation.scoping import validate_export_to, validate_selector_labels
+from shadowmesh.config.validation.scoping import (
+    Findings,
+    validate_export_to,
+    validate_selector_labels,
+)
 
 
 def validate_destination_rule(report: Report, rule: DestinationRule) -> None:
@@ -59,6 +64,7 @@ def validate_destination_rule(report: Report, rule: DestinationRule) -> None:
 def _traffic_policy(report: Report, policy: TrafficPolicy | None, path: FieldPath) -> None:
     if policy is None:
         return
+    namespace = report.resource.namespace
     fields = (
         "outlier_detection",
         "connection_pool",
@@ -67,6 +73,7 @@ def _traffic_policy(report: Report, policy: TrafficPolicy | None, path: FieldPat
         "port_level_settings",
         "tunnel",
         "proxy_protocol",
+        "retry_budget",
     )
     if all(getattr(policy, name) is None for name in fields):
         report.error(path, "traffic policy must have at least one field")
@@ -79,7 +86,8 @@ def _traffic_policy(report: Report, policy: TrafficPolicy | None, path: FieldPat
     _load_balancer(
         report, policy.load_balancer, policy.outlier_detection, path.field(policy, "load_balancer")
     )
-    report.errors(path.field(policy, "tls"), _client_tls(policy.tls))
+    if policy.tls is not None:
+        report.errors(path.field(policy, "tls"), client_tls_problems(namespace, policy.tls))
     for index, port_policy in enumerate(policy.port_level_settings or ()):
         port_path = path.field(policy, "port_level_settings").at(index)
         if port_policy.port is None:
@@ -105,7 +113,10 @@ def _traffic_policy(report: Report, policy: TrafficPolicy | None, path: FieldPat
             port_policy.outlier_detection,
             port_path.field(port_policy, "load_balancer"),
         )
-        report.errors(port_path.field(port_policy, "tls"), _client_tls(port_policy.tls))
+        if port_policy.tls is not None:
+            report.errors(
+                port_path.field(port_policy, "tls"), client_tls_problems(namespace, port_policy.tls)
+            )
     report.errors(path.field(policy, "tunnel"), _tunnel(policy.tunnel))
 
 
@@ -164,6 +175,14 @@ def _connection_pool(report: Report, pool: ConnectionPoolSettings | None, path: 
             report.error(
                 http_path, "use client protocol must not be true when H2UpgradePolicy is UPGRADE"
             )
+        if (h2_keepalive := http.http2_keep_alive) is not None:
+            h2_path = http_path.field(http, "http2_keep_alive")
+            for name in ("interval", "timeout"):
+                value = getattr(h2_keepalive, name)
+                if value is None:
+                    report.error(h2_path, f"http2 keepalive {name} is required")
+                else:
+                    report.error(h2_path.field(h2_keepalive, name), validate_duration(value))
     if (tcp := pool.tcp) is not None:
         tcp_path = path.field(pool, "tcp")
         if tcp.max_connections < 0:
@@ -172,7 +191,8 @@ def _connection_pool(report: Report, pool: ConnectionPoolSettings | None, path: 
             )
         for name in ("connect_timeout", "max_connection_duration", "idle_timeout"):
             value = getattr(tcp, name)
-            if value is not None:
+            # an idle timeout of 0 (under 1 ms, as Istio rounds) turns it off
+            if value is not None and not (name == "idle_timeout" and abs(value) < 0.001):
                 report.error(tcp_path.field(tcp, name), validate_duration(value))
         if (keepalive := tcp.tcp_keepalive) is not None:
             keepalive_path = tcp_path.field(tcp, "tcp_keepalive")
@@ -192,8 +212,20 @@ def _load_balancer(
         return
     if (hashing := lb.consistent_hash) is not None:
         hash_path = path.field(lb, "consistent_hash")
-        if hashing.http_cookie is not None and not hashing.http_cookie.name:
-            report.error(hash_path.field(hashing, "http_cookie"), "name required for HttpCookie")
+        if (cookie := hashing.http_cookie) is not None:
+            cookie_path = hash_path.field(hashing, "http_cookie")
+            if not cookie.name:
+                report.error(cookie_path, "name required for HttpCookie")
+            names: set[str] = set()
+            for index, attribute in enumerate(cookie.attributes):
+                attribute_path = cookie_path.field(cookie, "attributes").at(index)
+                if not attribute.name:
+                    report.error(attribute_path, "cookie attribute name cannot be empty")
+                elif attribute.name in names:
+                    report.error(
+                        attribute_path, f"duplicate cookie attribute name: {attribute.name}"
+                    )
+                names.add(attribute.name)
         if hashing.minimum_ring_size:
             report.warning(
                 hash_path.field(hashing, "minimum_ring_size"),
@@ -212,22 +244,40 @@ def _load_balancer(
                 report.error(size_path, "tableSize must be less than 5000011 for maglev")
             if not _is_prime(maglev.table_size):
                 report.error(size_path, "tableSize must be a prime number for maglev")
-    report.errors(path.field(lb, "locality_lb_setting"), _locality(lb.locality_lb_setting))
-    if (
-        lb.locality_lb_setting
-        and outlier is None
-        and (
-            lb.locality_lb_setting.get("failover") or lb.locality_lb_setting.get("failoverPriority")
-        )
-    ):
-        report.warning(
+    if lb.locality_lb_setting is not None and lb.zone_aware_lb_setting is not None:
+        report.error(path, "only one of localityLbSetting and zoneAwareLbSetting can be set")
+    if lb.locality_lb_setting is not None:
+        _findings(
+            report,
             path.field(lb, "locality_lb_setting"),
-            "outlier detection policy must be provided for failover",
+            locality_lb_findings(lb.locality_lb_setting, outlier),
         )
-    if lb.warmup_duration_secs is not None:
-        report.error(
-            path.field(lb, "warmup_duration_secs"), validate_duration(lb.warmup_duration_secs)
+    if lb.zone_aware_lb_setting is not None:
+        _findings(
+            report,
+            path.field(lb, "zone_aware_lb_setting"),
+            zone_aware_lb_findings(lb.zone_aware_lb_setting, outlier),
         )
+    if (warmup := lb.warmup) is not None:
+        warmup_path = path.field(lb, "warmup")
+        if warmup.duration is None:
+            report.error(warmup_path, "duration is required")
+        else:
+            report.error(warmup_path.field(warmup, "duration"), validate_duration(warmup.duration))
+        if (warmup.minimum_percent or 0) > 100:
+            report.error(
+                warmup_path.field(warmup, "minimum_percent"),
+                "minimumPercent value should be less than or equal to 100",
+            )
+        if warmup.aggression is not None and warmup.aggression <= 0:
+            report.error(
+                warmup_path.field(warmup, "aggression"), "aggression should be greater than 0"
+            )
+
+
+def _findings(report: Report, path: FieldPath, findings: Findings) -> None:
+    for level, message in findings:
+        report.add("error" if level == "error" else "warning", path, message)
 
 
 def _is_prime(number: int) -> bool:
@@ -239,70 +289,20 @@ def _is_prime(number: int) -> bool:
     return all(number % factor for factor in range(3, math.isqrt(number) + 1, 2))
 
 
-def _locality(setting: Mapping[str, Any] | None) -> list[str]:
-    """The parts of `ValidateLocalityLbSetting` that need no knowledge of localities."""
-    if not setting:
-        return []
-    distribute, failover = setting.get("distribute") or [], setting.get("failover") or []
-    if distribute and failover:
-        return ["can not simultaneously specify 'distribute' and 'failover'"]
-    problems: list[str] = []
-    for entry in distribute:
-        weights = (entry or {}).get("to") or {}
-        if any(not isinstance(w, int) or w <= 0 or w > 100 for w in weights.values()):
-            return ["locality weight must be in range [1, 100]"]
-        total = sum(weights.values())
-        if total != 100:
-            return [f"total locality weight {total} != 100"]
-    for entry in failover:
-        source, target = (entry or {}).get("from", ""), (entry or {}).get("to", "")
-        if source == target:
-            problems.append("locality lb failover settings must specify different regions")
-        if "/" in source or "/" in target:
-            problems.append("locality lb failover only specify region")
-        if "*" in source or "*" in target:
-            problems.append("locality lb failover region should not contain '*' wildcard")
-    return problems
-
-
-def _client_tls(tls: Mapping[str, Any] | None) -> list[str]:
-    """The parts of `agent.ValidateTLS` that concern certificates given inline."""
-    if not tls:
-        return []
-    mode, credential = tls.get("mode"), tls.get("credentialName") or tls.get("credential_name")
-    inline = [tls.get(k) for k in ("clientCertificate", "caCertificates", "privateKey", "caCrl")]
-    if mode in ("SIMPLE", "MUTUAL") and credential:
-        if any(inline):
-            return [
-                "cannot specify client certificates or CA certificate or CA CRL "
-                "If credentialName is set"
-            ]
-        return []
-    problems: list[str] = []
-    if mode == "MUTUAL":
-        if not tls.get("clientCertificate"):
-            problems.append("client certificate required for mutual tls")
-        if not tls.get("privateKey"):
-            problems.append("private key required for mutual tls")
-    return problems
-
-
-def _tunnel(tunnel: Mapping[str, Any] | None) -> list[str]:
+def _tunnel(tunnel: TunnelSettings | None) -> list[str]:
     if tunnel is None:
         return []
     problems: list[str] = []
-    protocol = tunnel.get("protocol") or ""
-    if protocol not in ("", "CONNECT", "POST"):
+    if tunnel.protocol not in (None, "", "CONNECT", "POST"):
         problems.append('tunnel protocol must be "CONNECT" or "POST"')
-    target = str(tunnel.get("targetHost") or tunnel.get("target_host") or "")
+    target = tunnel.target_host or ""
     fqdn_problem = validate_fqdn(target)
     if fqdn_problem and not is_ip_address(target):
         problems.append(
             "tunnel target host must be valid FQDN or IP address: "
             f"{fqdn_problem}; {target} is not a valid IP"
         )
-    port = tunnel.get("targetPort") or tunnel.get("target_port") or 0
-    port_problem = validate_port(port if isinstance(port, int) else 0)
+    port_problem = validate_port(tunnel.target_port)
     if port_problem:
         problems.append(f"tunnel target port is invalid: {port_problem}")
     return problems

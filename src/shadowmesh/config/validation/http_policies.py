@@ -220,6 +220,8 @@ def validate_retries(report: Report, retries: HTTPRetry | None, path: FieldPath)
         report.error(
             path.field(retries, "per_try_timeout"), validate_duration(retries.per_try_timeout)
         )
+    if retries.backoff is not None:
+        report.error(path.field(retries, "backoff"), validate_duration(retries.backoff))
     if retries.retry_on:
         for policy in retries.retry_on.split(","):
             # a status code as Go's strconv.Atoi reads it: optional sign, digits, no spaces

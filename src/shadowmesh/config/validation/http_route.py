@@ -154,23 +154,16 @@ def _mirrors(report: Report, route: HTTPRoute, path: FieldPath) -> None:
     if (percentage := route.mirror_percentage) is not None:
         value_path = path.field(route, "mirror_percentage").field(percentage, "value")
         _mirror_range(report, value_path, percentage.value, "mirror_percentage")
-    _destination(report, route.mirror, path.field(route, "mirror"))
+    validate_destination(report, route.mirror, path.field(route, "mirror"))
     for index, mirror in enumerate(route.mirrors):
         mirror_path = path.field(route, "mirrors").at(index)
         if mirror.destination is None:
             report.error(mirror_path, "destination is required for mirrors")
             continue
-        _destination(report, mirror.destination, mirror_path.field(mirror, "destination"))
+        validate_destination(report, mirror.destination, mirror_path.field(mirror, "destination"))
         if (percentage := mirror.percentage) is not None:
             value_path = mirror_path.field(mirror, "percentage").field(percentage, "value")
             _mirror_range(report, value_path, percentage.value, "mirror percentage")
-    mirrored = route.mirror is not None or route.mirrors
-    if mirrored and (route.redirect is not None or route.direct_response is not None):
-        report.warning(
-            path,
-            "mirror has no effect on a rule with redirect or directResponse "
-            "(Istio mirrors only forwarded requests)",
-        )
 
 
 def _mirror_range(report: Report, path: FieldPath, value: float, what: str) -> None:
@@ -181,7 +174,7 @@ def _mirror_range(report: Report, path: FieldPath, value: float, what: str) -> N
         report.error(path, f"{what} must have a min value of 0 (it has {float_f(value)})")
 
 
-def _destination(report: Report, destination: Destination | None, path: FieldPath) -> None:
+def validate_destination(report: Report, destination: Destination | None, path: FieldPath) -> None:
     if destination is None:
         return
     host = destination.host or ""
@@ -223,7 +216,9 @@ def _route_destinations(report: Report, route: HTTPRoute, path: FieldPath) -> No
         if destination.destination is None:
             report.error(dest_path, "destination is required")
         _header_operations(report, destination.headers, dest_path.field(destination, "headers"))
-        _destination(report, destination.destination, dest_path.field(destination, "destination"))
+        validate_destination(
+            report, destination.destination, dest_path.field(destination, "destination")
+        )
         if destination.weight < 0:
             report.error(dest_path.field(destination, "weight"), f"weight {destination.weight} < 0")
         total += destination.weight

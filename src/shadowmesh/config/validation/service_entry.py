@@ -15,6 +15,7 @@ from shadowmesh.config.validation.checks import (
     validate_port,
     validate_port_name,
     validate_protocol,
+    validate_unix_address,
     validate_wildcard_domain,
 )
 from shadowmesh.config.validation.gofmt import quote
@@ -22,20 +23,13 @@ from shadowmesh.config.validation.report import SPEC, FieldPath, Report
 from shadowmesh.config.validation.scoping import validate_export_to, validate_selector_labels
 
 UNIX_PREFIX = "unix://"
+AUTOALLOCATE_LABEL = "networking.istio.io/enable-autoallocate-ip"
+# the protocols Envoy's dynamic forward proxy serves (DYNAMIC_DNS)
+_DYNAMIC_DNS_PROTOCOLS = ("HTTP", "TLS", "GRPC", "HTTP2")
 
 
 def validate_workload_entry(report: Report, entry: WorkloadEntry) -> None:
     _workload(report, entry, SPEC, service_ports=None, allow_fqdn=True)
-
-
-def _unix_address_problem(address: str) -> str | None:
-    if not address:
-        return "unix address must not be empty"
-    if address.startswith("@"):
-        return None  # abstract socket
-    if not address.startswith("/") or address.endswith("/"):
-        return f"{address} is not an absolute path to a file"
-    return None
 
 
 def _workload(
@@ -55,7 +49,7 @@ def _workload(
         report.warning(address_path, f"address is unset with network {quote(entry.network)}")
     unix = address.startswith(UNIX_PREFIX)
     if unix:
-        report.error(address_path, _unix_address_problem(address.removeprefix(UNIX_PREFIX)))
+        report.error(address_path, validate_unix_address(address.removeprefix(UNIX_PREFIX)))
         if entry.ports:
             report.error(
                 path.field(entry, "ports"), f"unix endpoint {address} must not include ports"
@@ -98,7 +92,8 @@ def validate_service_entry(report: Report, entry: ServiceEntry) -> None:
             report.error(hosts_path.at(index), f"invalid host {host}")
         else:
             report.error(hosts_path.at(index), validate_wildcard_domain(host))
-            report.warning(hosts_path.at(index), validate_partial_wildcard(host))
+            if entry.resolution != "DYNAMIC_DNS":
+                report.warning(hosts_path.at(index), validate_partial_wildcard(host))
 
     cidr = False
     for index, address in enumerate(entry.addresses):
@@ -110,6 +105,12 @@ def validate_service_entry(report: Report, entry: ServiceEntry) -> None:
             "CIDR addresses are allowed only for NONE/STATIC resolution types",
         )
 
+    # without addresses, a TCP port is reachable only through an address Istio allocates
+    allocates = (
+        entry.resolution != "NONE"
+        and not entry.addresses
+        and report.resource.metadata.labels.get(AUTOALLOCATE_LABEL, "").lower() != "false"
+    )
     names: set[str] = set()
     numbers: set[int] = set()
     for index, port in enumerate(entry.ports):
@@ -123,11 +124,12 @@ def validate_service_entry(report: Report, entry: ServiceEntry) -> None:
         numbers.add(port.number)
         if port.target_port:
             report.error(port_path.field(port, "target_port"), validate_port(port.target_port))
-            if entry.resolution == "NONE":
-                report.warning(
-                    port_path.field(port, "target_port"),
-                    "targetPort has no effect when resolution mode is NONE",
-                )
+        if not entry.addresses and not allocates and (port.protocol or "") in ("", "TCP"):
+            report.warning(
+                port_path,
+                "addresses are required for ports serving TCP (or unset) protocol when IP "
+                "Autoallocation is not enabled",
+            )
         report.error(port_path.field(port, "name"), validate_port_name(port.name))
         report.error(port_path.field(port, "protocol"), validate_protocol(port.protocol))
         report.error(port_path.field(port, "number"), validate_port(port.number))
@@ -169,15 +171,19 @@ def _resolution(report: Report, entry: ServiceEntry, service_ports: set[str]) ->
                 service_ports=service_ports,
                 allow_fqdn=False,
             )
+    elif entry.resolution == "DYNAMIC_DNS":
+        _dynamic_dns(report, entry)
     else:  # DNS, DNS_ROUND_ROBIN
         if not endpoints:
             for index, host in enumerate(entry.hosts):
-                if validate_fqdn(host):
+                problem = validate_fqdn(host)
+                if problem:
                     report.error(
                         SPEC.field(entry, "hosts").at(index),
-                        "hosts must be FQDN if no endpoints are provided for resolution mode "
-                        + entry.resolution,
+                        "hosts must be FQDN or contain only prefix wildcards if no endpoints are "
+                        f"provided for resolution mode {entry.resolution}, {problem}",
                     )
+                    break
         if entry.resolution == "DNS_ROUND_ROBIN" and len(endpoints) > 1:
             report.error(
                 endpoints_path,
@@ -200,11 +206,6 @@ def _resolution(report: Report, entry: ServiceEntry, service_ports: set[str]) ->
                     )
                 report.error(port_path, validate_port_name(name))
                 report.error(port_path, validate_port(port))
-        if entry.workload_selector is not None:
-            report.warning(
-                selector_path,
-                f"workloadSelector should not be set when resolution mode is {entry.resolution}",
-            )
         if (
             entry.addresses
             and len(entry.hosts) > 1
@@ -215,3 +216,45 @@ def _resolution(report: Report, entry: ServiceEntry, service_ports: set[str]) ->
                 "service entry can not have more than one host "
                 "specified simultaneously with address and tcp port",
             )
+
+
+def _dynamic_dns(report: Report, entry: ServiceEntry) -> None:
+    """DYNAMIC_DNS: Envoy's dynamic forward proxy resolves each request's host itself."""
+    mode = entry.resolution
+    hosts_path = SPEC.field(entry, "hosts")
+    if not entry.hosts:
+        report.error(
+            hosts_path, f"at least one wildcard host must be provided for resolution type {mode}"
+        )
+    for index, host in enumerate(entry.hosts):
+        if not host.startswith("*"):
+            report.error(
+                hosts_path.at(index), f"host must be wildcarded for resolution mode {mode}"
+            )
+    if entry.addresses:
+        # Istio's message runs two sentences together ("generated" "from"); kept as it is
+        report.error(
+            SPEC.field(entry, "addresses"),
+            f"addresses cannot be set for resolution type {mode}. HTTP route domains will only "
+            "be generatedfrom the hosts field values",
+        )
+    if entry.endpoints:
+        report.error(
+            SPEC.field(entry, "endpoints"),
+            f"endpoints cannot be set for resolution type {mode}. Destination IP address "
+            "determined from hostsfield values",
+        )
+    for index, port in enumerate(entry.ports):
+        if (port.protocol or "").upper() not in _DYNAMIC_DNS_PROTOCOLS:
+            report.error(
+                SPEC.field(entry, "ports").at(index).field(port, "protocol"),
+                f"only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type "
+                f"{mode}",
+            )
+    waypoint = report.resource.metadata.labels.get("istio.io/use-waypoint", "")
+    if entry.location == "MESH_INTERNAL" and waypoint and waypoint.lower() != "none":
+        report.error(
+            SPEC.field(entry, "location"),
+            f"location MESH_INTERNAL with resolution type {mode} is not supported when using "
+            "waypoints",
+        )

@@ -1,12 +1,11 @@
-"""VirtualService validation: Istio's `ValidateVirtualService`, plus shadowmesh's own notes."""
+"""VirtualService validation: Istio's `ValidateVirtualService`."""
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from shadowmesh.config.hosts import host_matches
-from shadowmesh.config.models import HTTPMatchRequest, HTTPRoute, VirtualService
+from shadowmesh.config.models import VirtualService
 from shadowmesh.config.validation.checks import (
     is_ip_address,
     is_jwt_claim_route,
@@ -14,8 +13,14 @@ from shadowmesh.config.validation.checks import (
 )
 from shadowmesh.config.validation.gofmt import slice_v
 from shadowmesh.config.validation.http_route import validate_http_route
+from shadowmesh.config.validation.l4_routes import (
+    gateway_host_problem,
+    validate_tcp_route,
+    validate_tls_route,
+)
 from shadowmesh.config.validation.report import SPEC, Report
 from shadowmesh.config.validation.scoping import validate_export_to, validate_gateway_names
+from shadowmesh.config.validation.unreachable import unreachable_rules
 
 MESH_GATEWAY: Final = "mesh"
 
@@ -50,15 +55,16 @@ def validate_virtual_service(report: Report, vs: VirtualService) -> None:
         report.error(SPEC, "http, tcp or tls must be provided in virtual service")
     for index, route in enumerate(vs.http):
         validate_http_route(report, route, SPEC.field(vs, "http").at(index), delegate=delegate)
-    # shadowmesh proxies HTTP: other protocols load (the YAML stays valid for Istio) but do nothing
-    if vs.tcp:
-        report.warning(SPEC.field(vs, "tcp"), "tcp routes are not supported by shadowmesh; ignored")
-    if vs.tls:
-        report.warning(SPEC.field(vs, "tls"), "tls routes are not supported by shadowmesh; ignored")
+    for index, tls_route in enumerate(vs.tls):
+        validate_tls_route(
+            report, tls_route, vs, SPEC.field(vs, "tls").at(index), to_gateway=applies_to_gateway
+        )
+    for index, tcp_route in enumerate(vs.tcp):
+        validate_tcp_route(report, tcp_route, SPEC.field(vs, "tcp").at(index))
 
     namespace = report.resource.namespace
     report.errors(SPEC.field(vs, "export_to"), validate_export_to(namespace, vs.export_to))
-    _unreachable_rules(report, vs)
+    unreachable_rules(report, vs)
 
 
 def _jwt_claim_routes(report: Report, vs: VirtualService) -> None:
@@ -80,8 +86,13 @@ def _jwt_claim_routes(report: Report, vs: VirtualService) -> None:
 def _hosts(report: Report, vs: VirtualService, *, applies_to_mesh: bool) -> None:
     all_valid = True
     hosts_path = SPEC.field(vs, "hosts")
+    # bound to gateways only, an SNI route may name Istio's generated `outbound_...` hosts
+    sni = any(match.sni_hosts for route in vs.tls for match in route.match)
     for index, host in enumerate(vs.hosts):
-        problem = validate_wildcard_domain(host)
+        if applies_to_mesh:
+            problem = validate_wildcard_domain(host)
+        else:
+            problem = gateway_host_problem(host, sni=sni)
         if problem is not None:
             if not is_ip_address(host):
                 report.error(hosts_path.at(index), problem)
@@ -99,54 +110,3 @@ def _hosts(report: Report, vs: VirtualService, *, applies_to_mesh: bool) -> None
         for second in vs.hosts[i + 1 :]:
             if host_matches(first, second):
                 report.error(hosts_path, f"duplicate hosts in virtual service: {first} & {second}")
-
-
-def _route_name(route: HTTPRoute, index: int) -> str:
-    return json.dumps(route.name) if route.name else f"#{index}"
-
-
-def _match_name(match: HTTPMatchRequest, index: int) -> str:
-    return json.dumps(match.name) if match.name else f"#{index}"
-
-
-def _match_key(match: HTTPMatchRequest) -> str:
-    """A canonical form of a match without its name, to find identical matches."""
-    data = match.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
-    return json.dumps(data, sort_keys=True)
-
-
-def _unreachable_rules(report: Report, vs: VirtualService) -> None:
-    """Istio's warnings for rules no request can reach: after a catch-all, or all duplicates."""
-    seen: dict[str, int] = {}
-    catch_all = -1
-    http_path = SPEC.field(vs, "http")
-    for index, route in enumerate(vs.http):
-        if not route.match:
-            if catch_all >= 0:
-                report.warning(
-                    http_path.at(index),
-                    f"virtualService rule {_route_name(route, index)} not used "
-                    "(only the last rule can have no matches)",
-                )
-            catch_all = index
-            continue
-        duplicates = 0
-        for match_index, match in enumerate(route.match):
-            key = _match_key(match)
-            if key in seen:
-                first = seen[key]
-                report.warning(
-                    http_path.at(index).field(route, "match").at(match_index),
-                    f"virtualService rule {_route_name(route, index)} match "
-                    f"{_match_name(match, match_index)} is not used (duplicate/overlapping match "
-                    f"in rule {_route_name(vs.http[first], first)})",
-                )
-                duplicates += 1
-            else:
-                seen[key] = index
-        if duplicates == len(route.match):
-            report.warning(
-                http_path.at(index),
-                f"virtualService rule {_route_name(route, index)} not used "
-                "(all matches used by prior rules)",
-            )
