@@ -67,6 +67,8 @@ class ControlPlane:
         self._files: dict[Key, Resource] = {}
         self._applied: dict[Key, Resource] = {}
         self._deleted: set[Key] = set()
+        self._kube: dict[Key, Resource] = {}  # from the API server (`run --kubernetes`)
+        self.kubernetes: Any = None  # its source: status and metrics for the admin API
         self._counts = {"ok": 0, "rejected": 0}
         self._ready = False
         self._mtimes: dict[str, float] = {}
@@ -195,6 +197,17 @@ class ControlPlane:
                 continue
         return seen
 
+    # -- Kubernetes -------------------------------------------------------------------------
+    def set_kubernetes(self, resources: Sequence[Resource]) -> _Change:
+        """Replace the layer that comes from the API server (between files and applies),
+        all or nothing like every other change."""
+        previous = self._kube
+        self._kube = {_key(res): res for res in resources}
+        change = self._commit(self._files, self._applied, self._deleted)
+        if not change.ok:
+            self._kube = previous
+        return change
+
     # -- committing -------------------------------------------------------------------------
     def _effective(self, files: dict[Key, Resource] | None = None,
                    applied: dict[Key, Resource] | None = None,
@@ -203,6 +216,7 @@ class ControlPlane:
         applied = self._applied if applied is None else applied
         deleted = self._deleted if deleted is None else deleted
         merged = {k: v for k, v in files.items() if k not in deleted}
+        merged.update((k, v) for k, v in self._kube.items() if k not in deleted)
         merged.update(applied)
         return merged
 

@@ -1,0 +1,160 @@
+"""Kubernetes objects -> the Istio resources the control plane consumes.
+
+A Service and its EndpointSlices become one ServiceEntry, as Istio's own registry sees a
+Service: host `name.namespace.svc.cluster.local`, the Service's ports, and one inline
+endpoint per ready address, labelled with its Pod's labels, so `subset: v2` selects the
+`version: v2` pods. From there on it is the same path as a ServiceEntry read from a file:
+validation, the registry, compiling, `shadowmesh get se`, `/config_dump`.
+
+Custom resources (VirtualService, ..., Comparison) go through the ordinary loader, so they
+are decoded and validated exactly as files and admin applies are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from shadowmesh.config import LoadResult, Metadata, Resource, Source, load_text
+from shadowmesh.config.hosts import CLUSTER_DOMAIN
+from shadowmesh.config.models import ServiceEntry, ServicePort, WorkloadEntry
+from shadowmesh.config.models.service_entry import Resolution
+from shadowmesh.kubernetes.kinds import WatchedKind
+
+Object = dict[str, Any]
+Key = tuple[str, str]  # namespace, name
+
+SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
+SE_API_VERSION: Final = "networking.istio.io/v1"
+
+# The protocols Istio reads from a port's appProtocol or its name's prefix (`http-web`).
+_PROTOCOLS: Final = {
+    "http": "HTTP", "http2": "HTTP2", "grpc": "GRPC", "grpc-web": "GRPC-WEB", "h2c": "HTTP2",
+    "https": "HTTPS", "tls": "TLS", "tcp": "TCP", "mongo": "Mongo", "redis": "Redis",
+    "mysql": "MySQL", "kubernetes.io/h2c": "HTTP2", "kubernetes.io/ws": "HTTP",
+    "kubernetes.io/wss": "HTTPS",
+}
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def service_entry_name(service: str) -> str:
+    """Named `svc:httpbin`: a colon is not allowed in Kubernetes names, so this can never
+    collide with a ServiceEntry of the cluster's own."""
+    return f"svc:{service}"
+
+
+def port_protocol(name: str, app_protocol: str | None) -> str:
+    """Istio's protocol selection: appProtocol, else the name's prefix; HTTP when unknown
+    (Istio would sniff; shadowmesh proxies HTTP)."""
+    if app_protocol:
+        found = _PROTOCOLS.get(app_protocol.lower())
+        if found:
+            return found
+    prefix = name.split("-", 1)[0].lower()
+    return _PROTOCOLS.get(prefix, "HTTP")
+
+
+def _port_name(port: Mapping[str, Any]) -> str:
+    # A one-port Service may leave its port unnamed; Istio's ServiceEntry needs a name.
+    return str(port.get("name") or f"port-{port.get('port')}")
+
+
+def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def service_entry(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]],
+                  pods: Mapping[Key, Mapping[str, str]]) -> Resource | None:
+    """The ServiceEntry standing for `service`, or None for a Service shadowmesh cannot use
+    (no TCP port)."""
+    namespace, name = key_of(service)
+    spec = service.get("spec") or {}
+    ports: list[ServicePort] = []
+    names: dict[str, str] = {}  # Kubernetes port name ("" allowed) -> ServiceEntry port name
+    for port in spec.get("ports") or ():
+        if (port.get("protocol") or "TCP") != "TCP" or not isinstance(port.get("port"), int):
+            continue
+        port_name = _port_name(port)
+        names[str(port.get("name") or "")] = port_name
+        target = port.get("targetPort")
+        ports.append(ServicePort.model_construct(
+            number=port["port"], name=port_name,
+            protocol=port_protocol(port_name, port.get("appProtocol")),
+            target_port=target if isinstance(target, int) else 0))
+    if not ports:
+        return None
+    host = f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}"
+    endpoints: tuple[WorkloadEntry, ...]
+    resolution: Resolution
+    if spec.get("type") == "ExternalName" and spec.get("externalName"):
+        external = str(spec["externalName"])
+        endpoints = (WorkloadEntry.model_construct(address=external, labels={}, ports={},
+                                                   weight=0),)
+        resolution = "DNS"
+    else:
+        endpoints = tuple(_endpoints(namespace, slices, names, pods))
+        resolution = "STATIC"
+    entry = ServiceEntry.model_construct(
+        hosts=(host,), ports=tuple(ports), location="MESH_INTERNAL", resolution=resolution,
+        endpoints=endpoints, addresses=(), export_to=(), subject_alt_names=(),
+        workload_selector=None)
+    return Resource(
+        api_version=SE_API_VERSION,
+        kind="ServiceEntry",
+        metadata=Metadata(name=service_entry_name(name), namespace=namespace,
+                          labels=dict((service.get("metadata") or {}).get("labels") or {})),
+        spec=entry,
+        source=Source(f"kubernetes:/api/v1/namespaces/{namespace}/services/{name}", 0),
+    )
+
+
+def _endpoints(namespace: str, slices: Iterable[Mapping[str, Any]], names: Mapping[str, str],
+               pods: Mapping[Key, Mapping[str, str]]) -> Iterable[WorkloadEntry]:
+    seen: set[str] = set()  # an address may show up in two slices while one is rewritten
+    for eps in slices:
+        ports = {names[str(p.get("name") or "")]: p["port"]
+                 for p in eps.get("ports") or ()
+                 if str(p.get("name") or "") in names and isinstance(p.get("port"), int)}
+        for endpoint in eps.get("endpoints") or ():
+            # `ready` unset means ready (API conventions); terminating pods are not ready.
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            addresses = endpoint.get("addresses") or ()
+            if not addresses or addresses[0] in seen:
+                continue
+            address = str(addresses[0])
+            seen.add(address)
+            ref = endpoint.get("targetRef") or {}
+            labels: Mapping[str, str] = {}
+            if ref.get("kind") == "Pod":
+                labels = pods.get((str(ref.get("namespace") or namespace),
+                                   str(ref.get("name") or "")), {})
+            yield WorkloadEntry.model_construct(address=address, ports=ports,
+                                                labels=dict(labels), weight=0,
+                                                locality=None, network=None,
+                                                service_account=None)
+
+
+def custom_resource(kind: WatchedKind, version: str, obj: Mapping[str, Any]) -> LoadResult:
+    """Decode and validate one custom resource from the API server with the ordinary loader.
+
+    Only what the loader reads is kept (the server adds managedFields, status, uid...);
+    JSON is YAML, so the loader's strict YAML reader takes it as is.
+    """
+    meta = obj.get("metadata") or {}
+    namespace, name = key_of(obj)
+    document: Object = {
+        "apiVersion": obj.get("apiVersion") or f"{kind.group}/{version}",
+        "kind": obj.get("kind") or kind.kind,
+        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
+                     if k in meta},
+        "spec": obj.get("spec"),
+    }
+    source = f"kubernetes:/apis/{kind.group}/{version}/namespaces/{namespace}/{kind.plural}/{name}"
+    return load_text(json.dumps(document, ensure_ascii=False), source, default_namespace=namespace)
