@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from tests.kubernetes.apiserver_sim import ApiServerSim
 
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.kubernetes.client import KubeClient
@@ -15,7 +16,6 @@ from shadowmesh.kubernetes.kinds import ALL_KINDS, WatchedKind
 from shadowmesh.kubernetes.reflector import WatchOptions
 from shadowmesh.kubernetes.source import KubernetesOptions, KubernetesSource
 from shadowmesh.routing.compile import CompileOptions
-from tests.kubernetes.apiserver_sim import ApiServerSim
 
 FAST = WatchOptions(page_size=2, stall_timeout=5.0, backoff_initial=0.05, backoff_max=0.2,
                     absent_recheck=0.2)

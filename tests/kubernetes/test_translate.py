@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from tests.kubernetes.objects import endpoint, endpoint_slice, istio, pod, service
 
 from shadowmesh.config import validate
 from shadowmesh.config.models import ServiceEntry
 from shadowmesh.kubernetes.kinds import ISTIO_KINDS
 from shadowmesh.kubernetes.translate import custom_resource, port_protocol, service_entry
 from shadowmesh.registry import ServiceRegistry, select_endpoints
-from tests.kubernetes.objects import endpoint, endpoint_slice, istio, pod, service
 
 PODS = {("default", "httpbin-v1-a"): {"app": "httpbin", "version": "v1"},
         ("default", "httpbin-v2-a"): {"app": "httpbin", "version": "v2"}}

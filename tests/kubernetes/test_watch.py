@@ -9,15 +9,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from tests.kubernetes.apiserver_sim import ApiServerSim, is_watch, parse_bool
+from tests.kubernetes.conftest import FAST, running_source, until
+from tests.kubernetes.objects import endpoint, endpoint_slice, istio, pod, service
 
 from shadowmesh.config.models import ServiceEntry
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.kubernetes.kinds import ENDPOINT_SLICES, ISTIO_KINDS, PODS, SERVICES
 from shadowmesh.kubernetes.reflector import Backoff, WatchOptions
 from shadowmesh.kubernetes.source import KubernetesSource
-from tests.kubernetes.apiserver_sim import ApiServerSim, is_watch, parse_bool
-from tests.kubernetes.conftest import FAST, running_source, until
-from tests.kubernetes.objects import endpoint, endpoint_slice, istio, pod, service
 
 CORE = (SERVICES, ENDPOINT_SLICES, PODS)
 
