@@ -13,8 +13,8 @@ from tests.kubernetes.apiserver_sim import ApiServerSim
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.kubernetes.client import KubeClient
 from shadowmesh.kubernetes.kinds import ALL_KINDS, WatchedKind
-from shadowmesh.kubernetes.reflector import WatchOptions
-from shadowmesh.kubernetes.source import KubernetesOptions, KubernetesSource
+from shadowmesh.kubernetes.options import KubernetesOptions, WatchOptions
+from shadowmesh.kubernetes.source import KubernetesSource
 from shadowmesh.routing.compile import CompileOptions
 
 FAST = WatchOptions(page_size=2, stall_timeout=5.0, backoff_initial=0.05, backoff_max=0.2,

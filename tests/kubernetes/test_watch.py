@@ -16,7 +16,8 @@ from tests.kubernetes.objects import endpoint, endpoint_slice, istio, pod, servi
 from shadowmesh.config.models import ServiceEntry
 from shadowmesh.controlplane import ControlPlane
 from shadowmesh.kubernetes.kinds import ENDPOINT_SLICES, ISTIO_KINDS, PODS, SERVICES
-from shadowmesh.kubernetes.reflector import Backoff, WatchOptions
+from shadowmesh.kubernetes.options import WatchOptions
+from shadowmesh.kubernetes.reflector import Backoff
 from shadowmesh.kubernetes.source import KubernetesSource
 
 CORE = (SERVICES, ENDPOINT_SLICES, PODS)

@@ -116,7 +116,17 @@ class AdminHandlers:
     async def metrics(self, request: Request) -> Response:
         snapshot = await self._snapshot()
         body = render_metrics(snapshot, self.control.reload_counts())
+        kubernetes = getattr(self.control, "kubernetes", None)
+        if kubernetes is not None:
+            body += kubernetes.metrics.render()
         return Response(body, media_type=CONTENT_TYPE)
+
+    async def kubernetes_status(self, request: Request) -> Response:
+        """`shadowmesh get kubernetes`: watches, rejected custom resources, pushes."""
+        kubernetes = getattr(self.control, "kubernetes", None)
+        if kubernetes is None:
+            raise ApiError(404, "NotFound", "not watching Kubernetes (run --kubernetes)")
+        return JSONResponse(kubernetes.status())
 
     async def config_dump(self, request: Request) -> Response:
         return JSONResponse(self.control.config_dump())
@@ -242,6 +252,7 @@ def build_app(control: ControlPlaneAPI, guard: WriteGuard) -> Starlette:
         Route(one, h.delete_resource, methods=["DELETE"]),
         Route("/api/v1/logs", h.logs, methods=["GET"]),
         Route("/api/v1/graph", h.graph, methods=["GET"]),
+        Route("/api/v1/kubernetes", h.kubernetes_status, methods=["GET"]),
         *dashboard_routes(control),
     ]
     return Starlette(routes=routes, exception_handlers={ApiError: _error_response})

@@ -6,9 +6,7 @@ client.py     kubernetes_asyncio underneath: list pages, watch streams, errors m
 reflector.py  one resource's list+watch loop: resourceVersion, bookmarks, 410, backoff
 store.py      what the watches have seen, and what an event makes dirty
 translate.py  Service + EndpointSlices + Pod labels -> ServiceEntry; custom resources -> loader
+options.py    `run --kubernetes` settings (cheap to import: no client library)
+run.py        starting it from `shadowmesh run`; ready once synced
 source.py     coalescing events into pushes to the control plane; status; readiness
 """
-
-from shadowmesh.kubernetes.source import KubernetesOptions, KubernetesSource, start_kubernetes
-
-__all__ = ["KubernetesOptions", "KubernetesSource", "start_kubernetes"]

@@ -33,6 +33,7 @@ from shadowmesh.kubernetes.client import (
 )
 from shadowmesh.kubernetes.kinds import WatchedKind
 from shadowmesh.kubernetes.metrics import KubeMetrics
+from shadowmesh.kubernetes.options import WatchOptions
 
 log = logging.getLogger("shadowmesh.kubernetes")
 
@@ -40,16 +41,6 @@ log = logging.getLogger("shadowmesh.kubernetes")
 class Handler(Protocol):
     def replace(self, kind: WatchedKind, objects: list[Object]) -> None: ...
     def event(self, kind: WatchedKind, event_type: str, obj: Object) -> None: ...
-
-
-@dataclass(frozen=True)
-class WatchOptions:
-    page_size: int = 500
-    watch_timeout: tuple[int, int] = (300, 600)  # server-side timeoutSeconds, random in range
-    stall_timeout: float = 120.0  # no byte (not even a bookmark) for this long: reconnect
-    backoff_initial: float = 0.8  # client-go's defaults
-    backoff_max: float = 30.0
-    absent_recheck: float = 60.0  # how often to look for a CRD that is not installed
 
 
 class Backoff:

@@ -27,9 +27,10 @@ from typing import Any, Protocol
 
 from shadowmesh.config import Issue, Resource
 from shadowmesh.kubernetes.client import KubeClient, Object
-from shadowmesh.kubernetes.kinds import ALL_KINDS, WatchedKind
+from shadowmesh.kubernetes.kinds import WatchedKind
 from shadowmesh.kubernetes.metrics import KubeMetrics
-from shadowmesh.kubernetes.reflector import Reflector, WatchOptions
+from shadowmesh.kubernetes.options import KubernetesOptions
+from shadowmesh.kubernetes.reflector import Reflector
 from shadowmesh.kubernetes.store import CustomKey, Store
 from shadowmesh.kubernetes.translate import Key, custom_resource, service_entry
 
@@ -45,17 +46,6 @@ class KubernetesLayer(Protocol):
     """What the source needs from the control plane."""
 
     def set_kubernetes(self, resources: Sequence[Resource]) -> Change: ...
-
-
-@dataclass(frozen=True)
-class KubernetesOptions:
-    kubeconfig: str | None = None  # None: the pod's service account
-    context: str | None = None
-    namespace: str | None = "default"  # None: all namespaces
-    debounce: float = 0.1  # istiod's PILOT_DEBOUNCE_AFTER
-    debounce_max: float = 1.0
-    watch: WatchOptions = field(default_factory=WatchOptions)
-    kinds: tuple[WatchedKind, ...] = ALL_KINDS
 
 
 @dataclass
@@ -205,9 +195,9 @@ class KubernetesSource:
         kind, obj = found
         version = str(obj.get("apiVersion") or "").rpartition("/")[2] or kind.versions[0]
         loaded = custom_resource(kind, version, obj)
+        # Only errors count here: warnings about references (a subset, a gateway) need the
+        # whole set, which the control plane validates on every push.
         if loaded.ok:
-            for issue in loaded.warnings:
-                log.warning("%s", issue)
             self.accepted[key] = loaded.resources
             self.rejected.pop(key, None)
             if not loaded.resources and loaded.ignored:
@@ -257,20 +247,3 @@ class KubernetesSource:
                                 key=lambda r: (r.kind, r.namespace, r.name))
             ],
         }
-
-
-async def start_kubernetes(control: Any, options: KubernetesOptions,
-                           stop: asyncio.Event) -> tuple[KubernetesSource, asyncio.Task[None]]:
-    """Connect, attach the source to `control` (its status and metrics go on the admin API)
-    and start watching. The caller awaits `source.synced` before declaring itself ready."""
-    client = await KubeClient.connect(options.kubeconfig, options.context)
-    source = KubernetesSource(control, client, options)
-    control.kubernetes = source
-
-    async def run() -> None:
-        try:
-            await source.run(stop)
-        finally:
-            await client.close()
-
-    return source, asyncio.get_running_loop().create_task(run(), name="kubernetes")

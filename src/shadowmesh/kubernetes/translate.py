@@ -116,7 +116,8 @@ def service_entry(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]
 
 def _endpoints(namespace: str, slices: Iterable[Mapping[str, Any]], names: Mapping[str, str],
                pods: Mapping[Key, Mapping[str, str]]) -> Iterable[WorkloadEntry]:
-    seen: set[str] = set()  # an address may show up in two slices while one is rewritten
+    # An endpoint may show up in two slices while the controller moves it between them.
+    seen: set[tuple[str, tuple[tuple[str, int], ...]]] = set()
     for eps in slices:
         ports = {names[str(p.get("name") or "")]: p["port"]
                  for p in eps.get("ports") or ()
@@ -126,10 +127,13 @@ def _endpoints(namespace: str, slices: Iterable[Mapping[str, Any]], names: Mappi
             if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
             addresses = endpoint.get("addresses") or ()
-            if not addresses or addresses[0] in seen:
+            if not addresses:
                 continue
             address = str(addresses[0])
-            seen.add(address)
+            ident = (address, tuple(sorted(ports.items())))
+            if ident in seen:
+                continue
+            seen.add(ident)
             ref = endpoint.get("targetRef") or {}
             labels: Mapping[str, str] = {}
             if ref.get("kind") == "Pod":

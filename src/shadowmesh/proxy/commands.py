@@ -8,6 +8,7 @@ import sys
 import click
 
 from shadowmesh.config.durations import parse_duration_ns
+from shadowmesh.kubernetes.options import kubernetes_options, kubernetes_settings
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.mirror.settings import ShadowDefaults
 from shadowmesh.routing.compile import CompileOptions
@@ -30,7 +31,7 @@ def _seconds(value: str, option: str) -> float:
 
 
 @click.command()
-@click.option("-f", "--filename", "paths", multiple=True, required=True,
+@click.option("-f", "--filename", "paths", multiple=True,
               type=click.Path(exists=True), help="Istio YAML file or directory (repeatable).")
 @click.option("--listen", default="127.0.0.1:15001", show_default=True,
               help="Address of the mesh listener (HOST:PORT; port 0 picks a free one).")
@@ -67,6 +68,7 @@ def _seconds(value: str, option: str) -> float:
               help="The `source_workload` label of metrics (who sends traffic through us).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @telemetry_options
+@kubernetes_options
 def run(
     paths: tuple[str, ...],
     listen: str,
@@ -85,9 +87,17 @@ def run(
     verbose: bool,
     access_log: str,
     access_log_format: str,
+    kubernetes: bool,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    all_namespaces: bool,
+    kube_debounce: str,
 ) -> None:
     """Proxy HTTP traffic with the routing and mirroring rules in PATHS."""
     from shadowmesh.proxy.server import RunOptions
+
+    if not paths and not kubernetes:
+        raise click.UsageError("give the configuration with -f PATH, --kubernetes, or both")
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="shadowmesh: %(levelname)s: %(message)s", stream=sys.stderr)
@@ -115,6 +125,11 @@ def run(
         access_log=access_log,
         access_log_format=access_log_format,
         source_workload=source_workload,
+        kubernetes=kubernetes_settings(
+            kubeconfig=kubeconfig, context=kube_context,
+            namespace=None if all_namespaces else namespace,
+            debounce=_seconds(kube_debounce, "--kube-debounce"),
+        ) if kubernetes else None,
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from shadowmesh import native
 from shadowmesh.config import Resource
 from shadowmesh.controlplane import ControlPlane
+from shadowmesh.kubernetes.options import KubernetesOptions
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.proxy.dataplane import DataPlane
 from shadowmesh.proxy.downstream import DownstreamProtocol
@@ -46,6 +47,7 @@ class RunOptions:
     access_log: str = "-"
     access_log_format: str = "text"
     source_workload: str = "unknown"
+    kubernetes: KubernetesOptions | None = None  # `--kubernetes`: the API server as a source
 
 
 def settle_heap() -> None:
@@ -151,6 +153,26 @@ async def reload_on_signal(control: ControlPlane, reload: asyncio.Event) -> None
                  else "configuration change rejected; the previous configuration stays")
 
 
+async def become_ready(control: ControlPlane, opts: RunOptions,
+                       stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """Ready now; with --kubernetes, once the API server's state is synced (the task watching
+    it ends after `stop`). Raises kubernetes.run.ConnectError when it cannot be reached."""
+    if opts.kubernetes is None:
+        control.set_ready()
+        return None
+    from shadowmesh.kubernetes.run import watch_cluster
+
+    return await watch_cluster(control, opts.kubernetes, stop, announce)
+
+
+async def stop_watching(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        try:
+            await asyncio.wait_for(task, 5)
+        except Exception:  # shutting down: nothing left to do about it
+            log.exception("stopping the Kubernetes watches")
+
+
 async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     from shadowmesh.admin.server import start_admin
 
@@ -179,7 +201,15 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     announce(f"listening on http://{_url_host(opts.listen_host)}:{port}")
     announce(f"admin on {admin.url}")
     announce(f"request path: {native.describe()}")
-    control.set_ready()
+    from shadowmesh.kubernetes.run import ConnectError
+
+    code = 0
+    try:
+        kube = await become_ready(control, opts, stop)
+    except ConnectError as exc:
+        announce(str(exc))
+        kube, code = None, 1
+        stop.set()
     settle_heap()
     background = [
         dp.tasks.spawn(watch_files(control, opts.watch_interval)),
@@ -191,10 +221,11 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
         task.cancel()
     listeners.close()
     await dp.drain(opts.drain_timeout)
+    await stop_watching(kube)
     await admin.stop()
     await telemetry.aclose()
     announce("stopped")
-    return 0
+    return code
 
 
 def _url_host(host: str) -> str:

@@ -31,10 +31,12 @@ from shadowmesh.proxy.server import (
     Listeners,
     RunOptions,
     announce,
+    become_ready,
     bind_socket,
     install_signals,
     reload_on_signal,
     settle_heap,
+    stop_watching,
     watch_files,
 )
 from shadowmesh.routing.compile import compile_table
@@ -219,7 +221,15 @@ async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLi
     host = f"[{opts.listen_host}]" if ":" in opts.listen_host else opts.listen_host
     announce(f"listening on http://{host}:{port} ({len(links)} workers, pid {os.getpid()})")
     announce(f"admin on {admin.url}")
-    control.set_ready()
+    from shadowmesh.kubernetes.run import ConnectError
+
+    code = 0
+    try:
+        kube = await become_ready(control, opts, stop)
+    except ConnectError as exc:
+        announce(str(exc))
+        kube, code = None, 1
+        stop.set()
     tasks.spawn(watch_files(control, opts.watch_interval))
     tasks.spawn(reload_on_signal(control, reload))
     tasks.spawn(_supervise(links, stop))
@@ -228,6 +238,7 @@ async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLi
     for link in links:
         link.stop()
     await tasks.close()
+    await stop_watching(kube)
     await admin.stop()
     deadline = asyncio.get_running_loop().time() + opts.drain_timeout + 5
     while any(link.process.is_alive() for link in links):
@@ -235,7 +246,7 @@ async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLi
             break
         await asyncio.sleep(0.05)
     announce("stopped")
-    return 0
+    return code
 
 
 async def _supervise(links: list[WorkerLink], stop: asyncio.Event) -> None:
