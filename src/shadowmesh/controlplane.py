@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from shadowmesh.admin.contract import ApplyResult
 from shadowmesh.config import Issue, Resource, load_paths, load_text, validate
 from shadowmesh.config.documents import expand_paths
+from shadowmesh.kubernetes.translate import validation_view
 from shadowmesh.routing.compile import CompileOptions, compile_table
 from shadowmesh.routing.table import RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
@@ -224,7 +225,7 @@ class ControlPlane:
                 deleted: set[Key]) -> _Change:
         merged = self._effective(files, applied, deleted)
         resources = list(merged.values())
-        issues = _dedupe(validate(resources))
+        issues = _dedupe(validate([validation_view(r) for r in resources]))
         if any(issue.is_error for issue in issues):
             self._counts["rejected"] += 1
             self.on_issues(issues)

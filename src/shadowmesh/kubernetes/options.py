@@ -33,6 +33,9 @@ class KubernetesOptions:
     namespace: str | None = "default"  # None: all namespaces
     debounce: float = 0.1  # istiod's PILOT_DEBOUNCE_AFTER
     debounce_max: float = 1.0
+    # Under endless churn, pushes may take at most this share of one core: after a push
+    # that took t seconds, the next waits at least t * (1 / share - 1).
+    push_cpu_share: float = 0.25
     watch: WatchOptions = field(default_factory=WatchOptions)
     kinds: tuple[WatchedKind, ...] = ALL_KINDS
 

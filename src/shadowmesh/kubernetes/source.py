@@ -7,8 +7,10 @@
 Watch events only update the store and mark what they touch; a single pusher turns a burst
 of them into one table push, as istiod debounces: it waits until events have been quiet for
 `debounce` seconds, but never more than `debounce_max` after the first one, then translates
-only the Services and custom resources that changed and hands the whole Kubernetes layer to
-the control plane, which validates the merged set and compiles one table.
+only the Services (and of them, the EndpointSlices) and custom resources that changed, and
+hands the whole Kubernetes layer to the control plane, which validates the merged set and
+compiles one table. Under endless churn, pushes are spaced so that they take at most
+`push_cpu_share` of a core: the proxy's CPU stays bounded whatever the event rate.
 
 A custom resource that fails validation is rejected on its own, with Istio's messages (log,
 `shadowmesh_kubernetes_rejections_total`, `shadowmesh get kubernetes`): its previous valid
@@ -26,13 +28,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from shadowmesh.config import Issue, Resource
+from shadowmesh.config.models import WorkloadEntry
 from shadowmesh.kubernetes.client import KubeClient, Object
 from shadowmesh.kubernetes.kinds import WatchedKind
 from shadowmesh.kubernetes.metrics import KubeMetrics
 from shadowmesh.kubernetes.options import KubernetesOptions
 from shadowmesh.kubernetes.reflector import Reflector
 from shadowmesh.kubernetes.store import CustomKey, Store
-from shadowmesh.kubernetes.translate import Key, custom_resource, service_entry
+from shadowmesh.kubernetes.translate import (
+    Key,
+    build_service_entry,
+    custom_resource,
+    port_names,
+    slice_endpoints,
+)
 
 log = logging.getLogger("shadowmesh.kubernetes")
 
@@ -70,6 +79,10 @@ class KubernetesSource:
         self.reflectors = [Reflector(client, kind, options.namespace, self, options.watch,
                                      self.metrics) for kind in options.kinds]
         self.entries: dict[Key, Resource] = {}
+        # EndpointSlice -> (the Service's port names, its endpoints): most events touch one
+        # slice of many, so only that one is translated again.
+        self._slice_cache: dict[Key, tuple[tuple[tuple[str, str], ...],
+                                           tuple[WorkloadEntry, ...]]] = {}
         self.accepted: dict[CustomKey, list[Resource]] = {}
         self.rejected: dict[CustomKey, Rejection] = {}
         self.pushes = {"ok": 0, "rejected": 0}
@@ -78,6 +91,8 @@ class KubernetesSource:
         self._changed = asyncio.Event()
         self._first_event: float | None = None
         self._last_event = 0.0
+        self._not_before = 0.0  # earliest next push (the CPU share)
+        self.last_build: float | None = None  # how long the last push took
 
     def __repr__(self) -> str:
         state = "synced" if self.synced.is_set() else "syncing"
@@ -137,8 +152,8 @@ class KubernetesSource:
             changed.cancel()
         first = self._first_event if self._first_event is not None else time.monotonic()
         while not stop.is_set():
-            deadline = min(self._last_event + self.options.debounce,
-                           first + self.options.debounce_max)
+            deadline = max(min(self._last_event + self.options.debounce,
+                               first + self.options.debounce_max), self._not_before)
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return
@@ -148,9 +163,12 @@ class KubernetesSource:
     def push(self) -> bool:
         """Translate what changed and hand the whole Kubernetes layer to the control plane."""
         started = self._first_event
+        began = time.monotonic()
         self._changed.clear()
         self._first_event = None
-        services, custom = self.store.take_dirty()
+        services, custom, slices = self.store.take_dirty()
+        for key in slices:
+            self._slice_cache.pop(key, None)
         for key in services:
             self._translate_service(key)
         for custom_key in custom:
@@ -159,11 +177,15 @@ class KubernetesSource:
         if not change.ok and self._reject_offenders(change.issues):
             change = self.control.set_kubernetes(self._resources())
         self.metrics.rejected.set(len(self.rejected))
+        done = time.monotonic()
+        self.last_build = done - began
+        share = min(max(self.options.push_cpu_share, 0.01), 1.0)
+        self._not_before = done + self.last_build * (1 / share - 1)
         result = "ok" if change.ok else "rejected"
         self.pushes[result] += 1
         self.metrics.pushes.labels(result).inc()
         if started is not None:
-            delay = time.monotonic() - started
+            delay = done - started
             self.last_delay = delay
             self.metrics.delay.observe(delay)
             if self.on_push is not None:
@@ -180,7 +202,16 @@ class KubernetesSource:
         service = self.store.services.get(key)
         entry = None
         if service is not None:
-            entry = service_entry(service, self.store.slices_of(key), self.store.pods)
+            names = port_names(service)
+            frozen = tuple(sorted(names.items()))
+            groups = []
+            for slice_key, eps in self.store.slices_of(key):
+                cached = self._slice_cache.get(slice_key)
+                if cached is None or cached[0] != frozen:
+                    cached = (frozen, slice_endpoints(key[0], eps, names, self.store.pods))
+                    self._slice_cache[slice_key] = cached
+                groups.append(cached[1])
+            entry = build_service_entry(service, groups)
         if entry is None:
             self.entries.pop(key, None)
         else:
@@ -239,6 +270,7 @@ class KubernetesSource:
                              for e in self.entries.values()),
             "pushes": dict(self.pushes),
             "lastEventToTableSeconds": self.last_delay,
+            "lastBuildSeconds": self.last_build,
             "rejected": [
                 {"kind": r.kind, "namespace": r.namespace, "name": r.name, "since": r.since,
                  "issues": [{"level": i.level, "message": i.message, "path": i.path,

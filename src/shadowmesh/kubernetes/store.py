@@ -26,15 +26,16 @@ class Store:
         # what changed since the last `take_dirty`
         self.dirty_services: set[Key] = set()
         self.dirty_custom: set[CustomKey] = set()
+        self.dirty_slices: set[Key] = set()  # whose endpoints must be translated again
 
     def __repr__(self) -> str:
         return (f"<Store services={len(self.services)} slices={len(self.slices)} "
                 f"pods={len(self.pods)} custom={len(self.custom)} "
                 f"dirty={len(self.dirty_services)}+{len(self.dirty_custom)}>")
 
-    def slices_of(self, service: Key) -> Iterator[Object]:
+    def slices_of(self, service: Key) -> Iterator[tuple[Key, Object]]:
         for key in sorted(self._service_slices.get(service, ())):
-            yield self.slices[key]
+            yield key, self.slices[key]
 
     # -- changes ------------------------------------------------------------------------
     def apply(self, kind: WatchedKind, event_type: str, obj: Object) -> None:
@@ -83,6 +84,7 @@ class Store:
             self.dirty_custom.update(old | {(kind.kind, *key) for key in fresh})
 
     def _set_slice(self, key: Key, obj: Object | None) -> None:
+        self.dirty_slices.add(key)
         old_service = self._slice_service.pop(key, None)
         if old_service is not None:
             self._service_slices[old_service].discard(key)
@@ -125,11 +127,13 @@ class Store:
         else:
             self.pods[key] = labels
         for slice_key in self._pod_slices.get(key, ()):
+            self.dirty_slices.add(slice_key)
             service = self._slice_service.get(slice_key)
             if service is not None:
                 self.dirty_services.add(service)
 
-    def take_dirty(self) -> tuple[set[Key], set[CustomKey]]:
-        services, custom = self.dirty_services, self.dirty_custom
-        self.dirty_services, self.dirty_custom = set(), set()
-        return services, custom
+    def take_dirty(self) -> tuple[set[Key], set[CustomKey], set[Key]]:
+        """(Services, custom resources, EndpointSlices) changed since the last call."""
+        dirty = self.dirty_services, self.dirty_custom, self.dirty_slices
+        self.dirty_services, self.dirty_custom, self.dirty_slices = set(), set(), set()
+        return dirty

@@ -13,7 +13,7 @@ are decoded and validated exactly as files and admin applies are.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from shadowmesh.config import LoadResult, Metadata, Resource, Source, load_text
@@ -27,6 +27,7 @@ Key = tuple[str, str]  # namespace, name
 
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
 SE_API_VERSION: Final = "networking.istio.io/v1"
+SYNTHESIZED: Final = "kubernetes:/api/v1/namespaces/"  # source of a Service's ServiceEntry
 
 # The protocols Istio reads from a port's appProtocol or its name's prefix (`http-web`).
 _PROTOCOLS: Final = {
@@ -69,19 +70,34 @@ def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
+def port_names(service: Mapping[str, Any]) -> dict[str, str]:
+    """Kubernetes port name ("" allowed for one port) -> ServiceEntry port name, TCP only."""
+    return {str(port.get("name") or ""): _port_name(port)
+            for port in (service.get("spec") or {}).get("ports") or ()
+            if (port.get("protocol") or "TCP") == "TCP" and isinstance(port.get("port"), int)}
+
+
 def service_entry(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]],
                   pods: Mapping[Key, Mapping[str, str]]) -> Resource | None:
-    """The ServiceEntry standing for `service`, or None for a Service shadowmesh cannot use
-    (no TCP port)."""
+    """The ServiceEntry standing for `service` and its EndpointSlices, or None for a Service
+    shadowmesh cannot use (no TCP port)."""
+    namespace = key_of(service)[0]
+    names = port_names(service)
+    return build_service_entry(service, [slice_endpoints(namespace, eps, names, pods)
+                                         for eps in slices])
+
+
+def build_service_entry(service: Mapping[str, Any],
+                        endpoint_groups: Iterable[Sequence[WorkloadEntry]]) -> Resource | None:
+    """The ServiceEntry from the Service and its slices' endpoints (`slice_endpoints`, which
+    the caller may cache per slice: most events change one slice of many)."""
     namespace, name = key_of(service)
     spec = service.get("spec") or {}
     ports: list[ServicePort] = []
-    names: dict[str, str] = {}  # Kubernetes port name ("" allowed) -> ServiceEntry port name
     for port in spec.get("ports") or ():
         if (port.get("protocol") or "TCP") != "TCP" or not isinstance(port.get("port"), int):
             continue
         port_name = _port_name(port)
-        names[str(port.get("name") or "")] = port_name
         target = port.get("targetPort")
         ports.append(ServicePort.model_construct(
             number=port["port"], name=port_name,
@@ -98,7 +114,7 @@ def service_entry(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]
                                                    weight=0),)
         resolution = "DNS"
     else:
-        endpoints = tuple(_endpoints(namespace, slices, names, pods))
+        endpoints = tuple(_unique(endpoint_groups))
         resolution = "STATIC"
     entry = ServiceEntry.model_construct(
         hosts=(host,), ports=tuple(ports), location="MESH_INTERNAL", resolution=resolution,
@@ -110,39 +126,65 @@ def service_entry(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]
         metadata=Metadata(name=service_entry_name(name), namespace=namespace,
                           labels=dict((service.get("metadata") or {}).get("labels") or {})),
         spec=entry,
-        source=Source(f"kubernetes:/api/v1/namespaces/{namespace}/services/{name}", 0),
+        source=Source(f"{SYNTHESIZED}{namespace}/services/{name}", 0),
     )
 
 
-def _endpoints(namespace: str, slices: Iterable[Mapping[str, Any]], names: Mapping[str, str],
-               pods: Mapping[Key, Mapping[str, str]]) -> Iterable[WorkloadEntry]:
+def _unique(groups: Iterable[Sequence[WorkloadEntry]]) -> Iterable[WorkloadEntry]:
     # An endpoint may show up in two slices while the controller moves it between them.
-    seen: set[tuple[str, tuple[tuple[str, int], ...]]] = set()
-    for eps in slices:
-        ports = {names[str(p.get("name") or "")]: p["port"]
-                 for p in eps.get("ports") or ()
-                 if str(p.get("name") or "") in names and isinstance(p.get("port"), int)}
-        for endpoint in eps.get("endpoints") or ():
-            # `ready` unset means ready (API conventions); terminating pods are not ready.
-            if (endpoint.get("conditions") or {}).get("ready") is False:
-                continue
-            addresses = endpoint.get("addresses") or ()
-            if not addresses:
-                continue
-            address = str(addresses[0])
-            ident = (address, tuple(sorted(ports.items())))
-            if ident in seen:
-                continue
-            seen.add(ident)
-            ref = endpoint.get("targetRef") or {}
-            labels: Mapping[str, str] = {}
-            if ref.get("kind") == "Pod":
-                labels = pods.get((str(ref.get("namespace") or namespace),
-                                   str(ref.get("name") or "")), {})
-            yield WorkloadEntry.model_construct(address=address, ports=ports,
-                                                labels=dict(labels), weight=0,
-                                                locality=None, network=None,
-                                                service_account=None)
+    seen: set[tuple[str | None, tuple[tuple[str, int], ...]]] = set()
+    for group in groups:
+        for entry in group:
+            ident = (entry.address, tuple(sorted((entry.ports or {}).items())))
+            if ident not in seen:
+                seen.add(ident)
+                yield entry
+
+
+def slice_endpoints(namespace: str, eps: Mapping[str, Any], names: Mapping[str, str],
+                    pods: Mapping[Key, Mapping[str, str]]) -> tuple[WorkloadEntry, ...]:
+    """One EndpointSlice's ready endpoints, each labelled with its Pod's labels."""
+    ports = {names[str(p.get("name") or "")]: p["port"]
+             for p in eps.get("ports") or ()
+             if str(p.get("name") or "") in names and isinstance(p.get("port"), int)}
+    out = []
+    for endpoint in eps.get("endpoints") or ():
+        # `ready` unset means ready (API conventions); terminating pods are not ready.
+        if (endpoint.get("conditions") or {}).get("ready") is False:
+            continue
+        addresses = endpoint.get("addresses") or ()
+        if not addresses:
+            continue
+        ref = endpoint.get("targetRef") or {}
+        labels: Mapping[str, str] = {}
+        if ref.get("kind") == "Pod":
+            labels = pods.get((str(ref.get("namespace") or namespace),
+                               str(ref.get("name") or "")), {})
+        out.append(WorkloadEntry.model_construct(
+            address=str(addresses[0]), ports=ports, labels=dict(labels), weight=0,
+            locality=None, network=None, service_account=None))
+    return tuple(out)
+
+
+def is_synthesized(resource: Resource) -> bool:
+    """A ServiceEntry this package made from a Service (not a user's resource)."""
+    return resource.source.file.startswith(SYNTHESIZED) and resource.kind == "ServiceEntry"
+
+
+def validation_view(resource: Resource) -> Resource:
+    """What the control plane validates of `resource`.
+
+    A Service's ServiceEntry is validated without its endpoints: their addresses, ports and
+    labels were validated by the API server already (as EndpointSlices and Pods), the
+    analyzers read only hosts and ports, and checking 5,000 endpoints again on every push
+    would cost more than everything else a push does.
+    """
+    if not is_synthesized(resource):
+        return resource
+    spec = resource.spec
+    assert isinstance(spec, ServiceEntry)
+    return Resource(resource.api_version, resource.kind, resource.metadata,
+                    spec.model_copy(update={"endpoints": ()}), resource.source)
 
 
 def custom_resource(kind: WatchedKind, version: str, obj: Mapping[str, Any]) -> LoadResult:
