@@ -76,7 +76,8 @@ class Watcher:
     rid: ResourceId
     namespace: str | None
     transport: Any
-    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Event | None] = field(
+        default_factory=lambda: asyncio.Queue[Event | None]())
 
 
 def parse_bool(value: str | None) -> bool:
@@ -179,7 +180,7 @@ class ApiServerSim:
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on the server's loop (all state lives there) and return its result."""
         assert self._loop is not None
-        done: asyncio.Future[Any] = asyncio.run_coroutine_threadsafe(_call(fn), self._loop)
+        done = asyncio.run_coroutine_threadsafe(_call(fn), self._loop)
         return done.result(10)
 
     # -- what tests change ----------------------------------------------------------------
@@ -390,22 +391,22 @@ class ApiServerSim:
                     break
                 wait = min(left, self.bookmark_interval or left)
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), wait)
+                    item = await asyncio.wait_for(watcher.queue.get(), wait)
                 except TimeoutError:
                     if bookmarks and self.bookmark_interval and not self.stalled:
                         await self._send(resp, "BOOKMARK", {
                             "kind": served.kind, "apiVersion": f"{served.group}/{version}",
                             "metadata": {"resourceVersion": str(self.revision)}})
                     continue
-                if event is None:
+                if item is None:
                     break
-                if event.rv <= sent_rv:
+                if item.rv <= sent_rv:
                     continue  # already in the backlog
                 while self.stalled:
                     await asyncio.sleep(0.05)
                 if self.event_delay:
                     await asyncio.sleep(self.event_delay)
-                await self._send(resp, event.type, self._as_version(served, version, event.obj))
+                await self._send(resp, item.type, self._as_version(served, version, item.obj))
             with contextlib.suppress(ConnectionError):
                 await resp.write_eof()
         except (ConnectionError, asyncio.CancelledError):
