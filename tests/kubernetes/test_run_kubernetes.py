@@ -186,3 +186,28 @@ def test_files_and_the_cluster_combine(tmp_path: Path,
             proc.stop()
         finally:
             proc.kill()
+
+
+def test_worker_processes_get_the_clusters_tables(tmp_path: Path,
+                                                  pods: dict[str, RecordingServer]) -> None:
+    """--workers 2: the control process watches, every worker routes by what it saw."""
+    with ApiServerSim() as sim:
+        sim.install_istio()
+        sim.apply_many([service("httpbin"), *pod_objects("v1-a", pods["v1-a"]),
+                        *pod_objects("v2-a", pods["v2-a"]), subsets_rule(), route_to("v2")])
+        kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+        proc = ShadowmeshProcess("", tmp_path, ("--kubernetes", "--kubeconfig", str(kubeconfig),
+                                                "--access-log", "off"), workers=2).start()
+        try:
+            wait_until(lambda: proc.admin_get("/ready").status_code == 200, what="/ready")
+            # new connections each time, so both workers' listeners are exercised
+            for _ in range(20):
+                response = httpx.get(proc.url + "/get", headers=HOST, trust_env=False)
+                assert response.headers.get("x-backend") == "v2-a"
+            sim.apply(route_to("v1"))
+            wait_until(lambda: all(
+                httpx.get(proc.url + "/get", headers=HOST, trust_env=False)
+                .headers.get("x-backend") == "v1-a" for _ in range(10)), what="flip to v1")
+            proc.stop()
+        finally:
+            proc.kill()
