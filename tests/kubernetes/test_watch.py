@@ -272,3 +272,25 @@ def test_invalid_custom_resource_is_rejected_alone_and_the_previous_version_stay
             assert source.status()["rejected"] == []
 
     run(scenario())
+
+
+def test_a_malformed_object_does_not_stop_the_others(sim: ApiServerSim,
+                                                     kubeconfig: Path) -> None:
+    broken_service = service("broken")
+    broken_service["spec"]["ports"] = [{"name": "http", "port": 80, "targetPort": "http"}, 7]
+    broken_slice = endpoint_slice("weird-1", "weird", [endpoint("10.0.0.1", None)], 80)
+    broken_slice["endpoints"] = [["not", "an", "object"]]
+    sim.apply_many([service("weird"), broken_service, broken_slice])
+
+    async def scenario() -> None:
+        async with running_source(kubeconfig, kinds=CORE) as (source, control):
+            await asyncio.wait_for(source.synced.wait(), 5)
+            sim.apply(service("fine"))
+            await until(lambda: fqdn("fine") in hosts(control), what="fine")
+            # what can be read is used; what cannot is left out
+            [broken] = [r.spec for r in control.resources() if r.name == "svc:broken"]
+            assert isinstance(broken, ServiceEntry)
+            assert [p.number for p in broken.ports] == [80]
+            assert endpoints_of(control, "weird") == []
+
+    run(scenario())

@@ -131,6 +131,12 @@ class Reflector:
                 self.status.set_state("backoff")
                 if await sleep_or_stop(delay, stop):
                     return
+            except Exception as exc:  # an object we could not digest: start from a clean list
+                log.exception("%s: unexpected failure; relisting", self.kind.name)
+                self._error("Internal", ApiError(0, "Internal", repr(exc)))
+                need_list, reason = True, "error"
+                if await sleep_or_stop(self.backoff.next(), stop):
+                    return
         self.status.set_state("stopped")
 
     def _error(self, reason: str, exc: ApiError) -> None:

@@ -170,7 +170,11 @@ class KubernetesSource:
         for key in slices:
             self._slice_cache.pop(key, None)
         for key in services:
-            self._translate_service(key)
+            try:
+                self._translate_service(key)
+            except Exception:  # a malformed object must not stop every other update
+                log.exception("Service %s/%s: cannot translate it; its previous state stays",
+                              *key)
         for custom_key in custom:
             self._translate_custom(custom_key)
         change = self.control.set_kubernetes(self._resources())

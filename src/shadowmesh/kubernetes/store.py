@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from shadowmesh.kubernetes.kinds import ENDPOINT_SLICES, PODS, SERVICES, WatchedKind
-from shadowmesh.kubernetes.translate import SERVICE_NAME_LABEL, Key, key_of, pod_labels
+from shadowmesh.kubernetes.translate import (
+    SERVICE_NAME_LABEL,
+    Key,
+    items,
+    key_of,
+    mapping,
+    pod_labels,
+)
 
 Object = dict[str, Any]
 CustomKey = tuple[str, str, str]  # kind, namespace, name
@@ -101,7 +108,7 @@ class Store:
             self.slices.pop(key, None)
             return
         self.slices[key] = obj
-        labels = (obj.get("metadata") or {}).get("labels") or {}
+        labels = mapping(mapping(obj.get("metadata")).get("labels"))
         service_name = labels.get(SERVICE_NAME_LABEL)
         if not service_name:
             return  # a slice no Service owns is not routable
@@ -111,8 +118,8 @@ class Store:
         self.dirty_services.add(service)
         pods = tuple(
             (str(ref.get("namespace") or key[0]), str(ref.get("name") or ""))
-            for endpoint in obj.get("endpoints") or ()
-            if (ref := endpoint.get("targetRef") or {}).get("kind") == "Pod"
+            for endpoint in items(obj.get("endpoints"))
+            if (ref := mapping(endpoint.get("targetRef"))).get("kind") == "Pod"
         )
         self._slice_pods[key] = pods
         for pod in pods:

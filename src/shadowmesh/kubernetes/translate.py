@@ -38,8 +38,17 @@ _PROTOCOLS: Final = {
 }
 
 
+def items(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list field; anything malformed is left out, never raised on."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def key_of(obj: Mapping[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
+    meta = mapping(obj.get("metadata"))
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
@@ -66,14 +75,14 @@ def _port_name(port: Mapping[str, Any]) -> str:
 
 
 def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    labels = mapping(mapping(pod.get("metadata")).get("labels"))
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 def port_names(service: Mapping[str, Any]) -> dict[str, str]:
     """Kubernetes port name ("" allowed for one port) -> ServiceEntry port name, TCP only."""
     return {str(port.get("name") or ""): _port_name(port)
-            for port in (service.get("spec") or {}).get("ports") or ()
+            for port in items(mapping(service.get("spec")).get("ports"))
             if (port.get("protocol") or "TCP") == "TCP" and isinstance(port.get("port"), int)}
 
 
@@ -92,9 +101,9 @@ def build_service_entry(service: Mapping[str, Any],
     """The ServiceEntry from the Service and its slices' endpoints (`slice_endpoints`, which
     the caller may cache per slice: most events change one slice of many)."""
     namespace, name = key_of(service)
-    spec = service.get("spec") or {}
+    spec = mapping(service.get("spec"))
     ports: list[ServicePort] = []
-    for port in spec.get("ports") or ():
+    for port in items(spec.get("ports")):
         if (port.get("protocol") or "TCP") != "TCP" or not isinstance(port.get("port"), int):
             continue
         port_name = _port_name(port)
@@ -124,7 +133,8 @@ def build_service_entry(service: Mapping[str, Any],
         api_version=SE_API_VERSION,
         kind="ServiceEntry",
         metadata=Metadata(name=service_entry_name(name), namespace=namespace,
-                          labels=dict((service.get("metadata") or {}).get("labels") or {})),
+                          labels={str(k): str(v) for k, v in mapping(
+                              mapping(service.get("metadata")).get("labels")).items()}),
         spec=entry,
         source=Source(f"{SYNTHESIZED}{namespace}/services/{name}", 0),
     )
@@ -145,17 +155,17 @@ def slice_endpoints(namespace: str, eps: Mapping[str, Any], names: Mapping[str, 
                     pods: Mapping[Key, Mapping[str, str]]) -> tuple[WorkloadEntry, ...]:
     """One EndpointSlice's ready endpoints, each labelled with its Pod's labels."""
     ports = {names[str(p.get("name") or "")]: p["port"]
-             for p in eps.get("ports") or ()
+             for p in items(eps.get("ports"))
              if str(p.get("name") or "") in names and isinstance(p.get("port"), int)}
     out = []
-    for endpoint in eps.get("endpoints") or ():
+    for endpoint in items(eps.get("endpoints")):
         # `ready` unset means ready (API conventions); terminating pods are not ready.
-        if (endpoint.get("conditions") or {}).get("ready") is False:
+        if mapping(endpoint.get("conditions")).get("ready") is False:
             continue
-        addresses = endpoint.get("addresses") or ()
-        if not addresses:
+        addresses = endpoint.get("addresses")
+        if not isinstance(addresses, list) or not addresses:
             continue
-        ref = endpoint.get("targetRef") or {}
+        ref = mapping(endpoint.get("targetRef"))
         labels: Mapping[str, str] = {}
         if ref.get("kind") == "Pod":
             labels = pods.get((str(ref.get("namespace") or namespace),
@@ -193,7 +203,7 @@ def custom_resource(kind: WatchedKind, version: str, obj: Mapping[str, Any]) -> 
     Only what the loader reads is kept (the server adds managedFields, status, uid...);
     JSON is YAML, so the loader's strict YAML reader takes it as is.
     """
-    meta = obj.get("metadata") or {}
+    meta = mapping(obj.get("metadata"))
     namespace, name = key_of(obj)
     document: Object = {
         "apiVersion": obj.get("apiVersion") or f"{kind.group}/{version}",
