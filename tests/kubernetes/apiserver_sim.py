@@ -103,6 +103,7 @@ class ApiServerSim:
         self.forbidden: set[str] = set()  # plurals
         self.fail_next: list[tuple[int, str]] = []  # (code, reason) for the next requests
         self.gone_as_http = False
+        self.expire_continues = 0  # the next N continue tokens presented are expired (410)
         self.bookmark_interval: float | None = None
         self.event_delay = 0.0
         self.stalled = False
@@ -332,7 +333,9 @@ class ApiServerSim:
         if token:
             snap_id, _, offset_text = token.partition(":")
             snapshot = self._snapshots.get(snap_id)
-            if snapshot is None or snapshot[0] < self.compacted:
+            expired = self.expire_continues > 0
+            self.expire_continues = max(0, self.expire_continues - 1)
+            if snapshot is None or snapshot[0] < self.compacted or expired:
                 return web.json_response(status(
                     410, "Expired", "The provided continue parameter is too old to display a "
                     "consistent list result. You can start a new list without the continue "

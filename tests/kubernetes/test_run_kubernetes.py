@@ -211,3 +211,21 @@ def test_worker_processes_get_the_clusters_tables(tmp_path: Path,
             proc.stop()
         finally:
             proc.kill()
+
+
+def test_without_a_cluster_or_configuration_it_says_so_and_exits(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    base = [sys.executable, "-m", "shadowmesh", "run", "--listen", "127.0.0.1:0",
+            "--admin", "127.0.0.1:0", "--access-log", "off"]
+    out = subprocess.run([*base, "--kubernetes"], capture_output=True, text=True, env=env,
+                         timeout=60, cwd=tmp_path, check=False)
+    assert out.returncode == 1
+    assert "cannot configure the Kubernetes client" in out.stderr
+    out = subprocess.run(base, capture_output=True, text=True, env=env, timeout=60,
+                         cwd=tmp_path, check=False)
+    assert out.returncode == 2
+    assert "-f PATH, --kubernetes, or both" in out.stderr

@@ -70,6 +70,23 @@ def test_lists_in_pages_then_watches_from_the_lists_version(sim: ApiServerSim,
     assert 300 <= int(watch["timeoutSeconds"]) <= 600
 
 
+def test_an_expired_continue_token_restarts_the_list(sim: ApiServerSim,
+                                                    kubeconfig: Path) -> None:
+    sim.apply_many([service(f"s{i}") for i in range(5)])
+    sim.set(expire_continues=1)
+
+    async def scenario() -> None:
+        async with running_source(kubeconfig, kinds=(SERVICES,)) as (source, control):
+            await asyncio.wait_for(source.synced.wait(), 5)
+            assert hosts(control) == {fqdn(f"s{i}") for i in range(5)}
+            assert source.metrics.errors.labels("services", "Gone")._value.get() == 1
+
+    run(scenario())
+    lists = [query(q) for p, q in sim.requests if not is_watch(q)]
+    # page 1, page 2 refused (410 Expired), then a fresh list of 3 pages
+    assert [bool(q.get("continue")) for q in lists] == [False, True, False, True, True]
+
+
 @pytest.mark.parametrize("mid_event", [False, True])
 def test_dropped_stream_resumes_from_the_last_version_without_losing_events(
         sim: ApiServerSim, kubeconfig: Path, mid_event: bool) -> None:
