@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -68,8 +68,7 @@ class Rejection:
 
 class KubernetesSource:
     def __init__(self, control: KubernetesLayer, client: KubeClient,
-                 options: KubernetesOptions, metrics: KubeMetrics | None = None,
-                 on_push: Callable[[float], None] | None = None) -> None:
+                 options: KubernetesOptions, metrics: KubeMetrics | None = None) -> None:
         self.control = control
         self.client = client
         self.options = options
@@ -87,7 +86,6 @@ class KubernetesSource:
         self.rejected: dict[CustomKey, Rejection] = {}
         self.pushes = {"ok": 0, "rejected": 0}
         self.last_delay: float | None = None
-        self.on_push = on_push  # called with each push's event-to-table delay (benchmarks)
         self._changed = asyncio.Event()
         self._first_event: float | None = None
         self._last_event = 0.0
@@ -192,8 +190,6 @@ class KubernetesSource:
             delay = done - started
             self.last_delay = delay
             self.metrics.delay.observe(delay)
-            if self.on_push is not None:
-                self.on_push(delay)
         return change.ok
 
     def _resources(self) -> list[Resource]:
