@@ -311,3 +311,31 @@ def test_a_malformed_object_does_not_stop_the_others(sim: ApiServerSim,
             assert endpoints_of(control, "weird") == []
 
     run(scenario())
+
+
+def test_a_slow_stream_delivers_everything_in_order_without_reconnecting(
+        sim: ApiServerSim, kubeconfig: Path) -> None:
+    sim.apply(service("httpbin"))
+    watch = WatchOptions(**{**FAST.__dict__, "stall_timeout": 1.0})
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        async with running_source(kubeconfig, kinds=(SERVICES,), watch=watch) as (source, _):
+            await asyncio.wait_for(source.synced.wait(), 5)
+            original = source.event
+
+            def record(kind: Any, event_type: str, obj: dict[str, Any]) -> None:
+                seen.append(f"{event_type} {obj['metadata']['name']}")
+                original(kind, event_type, obj)
+
+            source.reflectors[0].handler = type("H", (), {"event": staticmethod(record),
+                                                          "replace": source.replace})()
+            sim.set(event_delay=0.15)  # each event takes longer than the debounce
+            sim.apply(service("a"))
+            sim.apply(service("b"))
+            sim.delete(service("a"))
+            await until(lambda: len(seen) == 3, what="three slow events")
+
+    run(scenario())
+    assert seen == ["ADDED a", "ADDED b", "DELETED a"]
+    assert len(sim.watch_requests("services")) == 1
