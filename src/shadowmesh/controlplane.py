@@ -24,12 +24,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shadowmesh.admin.contract import ApplyResult
 from shadowmesh.config import Issue, Resource, load_paths, load_text, validate
 from shadowmesh.config.documents import expand_paths
+from shadowmesh.kubernetes.translate import validation_view
 from shadowmesh.routing.compile import CompileOptions, compile_table
 from shadowmesh.routing.table import RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
@@ -68,6 +69,8 @@ class _State:
     applied: dict[Key, Resource]
     deleted: frozenset[Key]
     table: RoutingTable | None
+    # from the API server (`run --kubernetes`), between the files and the applies
+    kube: dict[Key, Resource] = field(default_factory=dict)
 
 
 def _key(res: Resource) -> Key:
@@ -100,6 +103,7 @@ class ControlPlane:
         self.push_timeout = PUSH_TIMEOUT_S
         self._state = _State({}, {}, frozenset(), None)
         self._lock = threading.RLock()
+        self.kubernetes: Any = None  # `run --kubernetes`: its source (status, metrics)
         self._counts = {"ok": 0, "rejected": 0}
         self._ready = False
         self._signature: FileSignature = {}
@@ -262,16 +266,27 @@ class ControlPlane:
             seen[str(f)] = (st.st_mtime_ns, st.st_size)
         return seen
 
+    # -- Kubernetes -------------------------------------------------------------------------
+    def set_kubernetes(self, resources: Sequence[Resource]) -> _Change:
+        """Replace the layer that comes from the API server (between files and applies),
+        all or nothing like every other change."""
+        with self._lock:
+            state = self._state
+            kube = {_key(res): res for res in resources}
+            return self._commit(state.files, state.applied, set(state.deleted), kube)
+
     # -- committing -------------------------------------------------------------------------
     @staticmethod
     def _effective(state: _State) -> dict[Key, Resource]:
-        return _merge(state.files, state.applied, state.deleted)
+        return _merge(state.files, state.applied, state.deleted, state.kube)
 
     def _commit(self, files: dict[Key, Resource], applied: dict[Key, Resource],
-                deleted: set[Key]) -> _Change:
-        merged = _merge(files, applied, deleted)
+                deleted: set[Key], kube: dict[Key, Resource] | None = None) -> _Change:
+        if kube is None:
+            kube = self._state.kube
+        merged = _merge(files, applied, deleted, kube)
         resources = list(merged.values())
-        issues = _dedupe(validate(resources))
+        issues = _dedupe(validate([validation_view(r) for r in resources]))
         if any(issue.is_error for issue in issues):
             self._counts["rejected"] += 1
             self.on_issues(issues)
@@ -295,7 +310,7 @@ class ControlPlane:
                        "everywhere")
             log.error("%s", message)
             return _Change(False, [Issue("error", message)])
-        self._state = _State(files, applied, frozenset(deleted), table)
+        self._state = _State(files, applied, frozenset(deleted), table, kube)
         self._counts["ok"] += 1
         return _Change(True, issues)
 
@@ -322,8 +337,11 @@ class ControlPlane:
 
 
 def _merge(files: dict[Key, Resource], applied: dict[Key, Resource],
-           deleted: set[Key] | frozenset[Key]) -> dict[Key, Resource]:
+           deleted: set[Key] | frozenset[Key],
+           kube: dict[Key, Resource] | None = None) -> dict[Key, Resource]:
     merged = {k: v for k, v in files.items() if k not in deleted}
+    if kube:
+        merged.update((k, v) for k, v in kube.items() if k not in deleted)
     merged.update(applied)
     return merged
 

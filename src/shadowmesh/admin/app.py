@@ -156,7 +156,18 @@ class AdminHandlers:
 
     async def metrics(self, request: Request) -> Response:
         collection = await self.snapshots.get()
-        return Response(collection.metrics(self._task_metrics), media_type=CONTENT_TYPE)
+        body = collection.metrics(self._task_metrics)
+        kubernetes = getattr(self.control, "kubernetes", None)
+        if kubernetes is not None:
+            body += kubernetes.metrics.render()
+        return Response(body, media_type=CONTENT_TYPE)
+
+    async def kubernetes_status(self, request: Request) -> Response:
+        """`shadowmesh get kubernetes`: watches, rejected custom resources, pushes."""
+        kubernetes = getattr(self.control, "kubernetes", None)
+        if kubernetes is None:
+            raise ApiError(404, "NotFound", "not watching Kubernetes (run --kubernetes)")
+        return JSONResponse(kubernetes.status())
 
     async def config_dump(self, request: Request) -> Response:
         return JSONResponse(self.control.config_dump())
@@ -349,6 +360,7 @@ def build_app(
         Route(one, h.delete_resource, methods=["DELETE"]),
         Route("/api/v1/logs", h.logs, methods=["GET"]),
         Route("/api/v1/graph", h.graph, methods=["GET"]),
+        Route("/api/v1/kubernetes", h.kubernetes_status, methods=["GET"]),
         *extra_routes,
         *dashboard_routes(h.merged_snapshot),
     ]

@@ -143,7 +143,11 @@ def get(
     token: str | None,
 ) -> None:
     """Show resources in force: KIND is virtualservice|vs, destinationrule|dr,
-    serviceentry|se, workloadentry|we or gateway|gw (singular or plural)."""
+    serviceentry|se, workloadentry|we or gateway|gw (singular or plural); `kubernetes`
+    shows the API-server watches and the custom resources they rejected."""
+    if kind.lower() in ("kubernetes", "k8s"):
+        _get_kubernetes(admin_url, token, output)
+        return
     info = _kind_or_fail(kind)
     with AdminClient(admin_url, token) as client:
         try:
@@ -166,6 +170,20 @@ def get(
         click.echo(f"No resources found{where}.", err=True)
         return
     click.echo(table(items, info.kind, wide=output == "wide", all_namespaces=all_namespaces))
+
+
+def _get_kubernetes(admin_url: str, token: str | None, output: str | None) -> None:
+    from shadowmesh.admin.printers import kubernetes_status
+
+    with AdminClient(admin_url, token) as client:
+        try:
+            _, body = client.request("GET", "/api/v1/kubernetes")
+        except AdminError as exc:
+            raise _fail(f"error: {exc.message}") from exc
+    if output in ("yaml", "json"):
+        click.echo(as_yaml(body) if output == "yaml" else as_json(body), nl=output == "json")
+        return
+    click.echo(kubernetes_status(body))
 
 
 @click.command()

@@ -176,6 +176,17 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Graph", "nodes and edges"), "400": _ERROR},
             }
         },
+        "/api/v1/kubernetes": {
+            "get": {
+                "summary": "With `run --kubernetes`: each watch (resource version, state, "
+                "events, relists, last error), the custom resources rejected and why, pushes "
+                "and the last event-to-table delay (`shadowmesh get kubernetes`)",
+                "responses": {
+                    "200": {"description": "JSON document", "content": {"application/json": {}}},
+                    "404": _ERROR,
+                },
+            }
+        },
         "/api/v1/mirror-stats": {
             "get": {
                 "summary": "Shadow copies per destination service since start: sent, "

@@ -138,3 +138,35 @@ def as_yaml(data: Any) -> str:
 
 def as_json(data: Any) -> str:
     return json.dumps(data, indent=4)
+
+
+def kubernetes_status(body: dict[str, Any]) -> str:
+    """`shadowmesh get kubernetes`: one row per watch, then what was rejected and why."""
+    rows = [["RESOURCE", "VERSION", "RESOURCEVERSION", "STATE", "EVENTS", "RELISTS", "ERRORS",
+             "LAST ERROR"]]
+    for w in body.get("watches", []):
+        rows.append([str(w.get("resource")), str(w.get("version") or "-"),
+                     str(w.get("resource_version") or "-"), str(w.get("state")),
+                     str(w.get("events")), str(w.get("relists")), str(w.get("errors")),
+                     str(w.get("last_error") or "")[:80]])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+             .rstrip() for row in rows]
+    delay = body.get("lastEventToTableSeconds")
+    pushes = body.get("pushes", {})
+    lines.append("")
+    lines.append(f"synced: {'yes' if body.get('synced') else 'no'}   "
+                 f"namespace: {body.get('namespace') or '(all)'}   "
+                 f"services: {body.get('services')}   endpoints: {body.get('endpoints')}   "
+                 f"pushes: {pushes.get('ok', 0)} ok, {pushes.get('rejected', 0)} rejected   "
+                 f"last event-to-table: "
+                 f"{'-' if delay is None else f'{delay * 1000:.0f}ms'}")
+    rejected = body.get("rejected", [])
+    lines.append("")
+    lines.append(f"rejected custom resources: {len(rejected) or 'none'}")
+    for item in rejected:
+        lines.append(f"  {item['kind']} {item['namespace']}/{item['name']}:")
+        for issue in item.get("issues", []):
+            where = f"{issue['path']}: " if issue.get("path") else ""
+            lines.append(f"    {where}{issue['message']}")
+    return "\n".join(lines)

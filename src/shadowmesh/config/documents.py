@@ -35,7 +35,11 @@ def expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            # Hidden entries are skipped: a mounted Kubernetes ConfigMap keeps each file twice,
+            # as `name.yaml` and under the `..data` / `..<timestamp>` directories it swaps.
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
+                           and not any(part.startswith(".")
+                                       for part in p.relative_to(path).parts))
             if not found:
                 issues.append(Issue("warning", "no .yaml, .yml or .json files", file=str(path)))
             files.extend(found)

@@ -9,6 +9,7 @@ import click
 
 from shadowmesh.admin.settings import AdminSettings
 from shadowmesh.config.durations import parse_duration_ns
+from shadowmesh.kubernetes.options import kubernetes_options, kubernetes_settings
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.mirror.settings import ShadowDefaults
 from shadowmesh.proxy.limits import DownstreamLimits
@@ -45,7 +46,7 @@ def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
 
 
 @click.command()
-@click.option("-f", "--filename", "paths", multiple=True, required=True,
+@click.option("-f", "--filename", "paths", multiple=True,
               type=click.Path(exists=True), help="Istio YAML file or directory (repeatable).")
 @click.option("--listen", default="127.0.0.1:15001", show_default=True,
               help="Address of the mesh listener (HOST:PORT; port 0 picks a free one).")
@@ -111,6 +112,7 @@ def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
               help="The `source_workload` label of metrics (who sends traffic through us).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @telemetry_options
+@kubernetes_options
 def run(
     paths: tuple[str, ...],
     listen: str,
@@ -138,9 +140,17 @@ def run(
     verbose: bool,
     access_log: str,
     access_log_format: str,
+    kubernetes: bool,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    all_namespaces: bool,
+    kube_debounce: str,
 ) -> None:
     """Proxy HTTP traffic with the routing and mirroring rules in PATHS."""
     from shadowmesh.proxy.server import RunOptions
+
+    if not paths and not kubernetes:
+        raise click.UsageError("give the configuration with -f PATH, --kubernetes, or both")
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="shadowmesh: %(levelname)s: %(message)s", stream=sys.stderr)
@@ -174,6 +184,11 @@ def run(
         source_workload=source_workload,
         downstream=_downstream_limits(max_request_headers_kb, max_request_headers,
                                       request_headers_timeout, idle_timeout),
+        kubernetes=kubernetes_settings(
+            kubeconfig=kubeconfig, context=kube_context,
+            namespace=None if all_namespaces else namespace,
+            debounce=_seconds(kube_debounce, "--kube-debounce"),
+        ) if kubernetes else None,
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers

@@ -17,13 +17,14 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from shadowmesh import native
 from shadowmesh.admin.settings import AdminSettings
 from shadowmesh.config import Resource
 from shadowmesh.controlplane import ControlPlane
+from shadowmesh.kubernetes.options import KubernetesOptions
 from shadowmesh.mirror.dispatcher import MirrorLimits
 from shadowmesh.proxy.dataplane import DataPlane
 from shadowmesh.proxy.limits import DownstreamLimits
@@ -59,6 +60,7 @@ class RunOptions:
     access_log_format: str = "text"
     source_workload: str = "unknown"
     downstream: DownstreamLimits = field(default_factory=DownstreamLimits)
+    kubernetes: KubernetesOptions | None = None  # `--kubernetes`: the API server as a source
 
 
 def settle_heap() -> None:
@@ -203,6 +205,41 @@ def start_watcher(control: ControlPlane, opts: RunOptions, thread: LoopThread) -
 _keep: set[asyncio.Task[None]] = set()
 
 
+async def become_ready(control: ControlPlane, opts: RunOptions,
+                       thread: LoopThread) -> Callable[[], Awaitable[None]] | None:
+    """Ready now; with --kubernetes, once the API server's state is synced. The watches run
+    on the control thread (a push validates and compiles a whole set: never on the traffic
+    loop); the returned coroutine function stops them. Raises kubernetes.run.ConnectError
+    when the API server cannot be configured."""
+    if opts.kubernetes is None:
+        control.set_ready()
+        return None
+    from shadowmesh.kubernetes.run import watch_cluster
+
+    options = opts.kubernetes
+
+    async def start() -> tuple[asyncio.Event, asyncio.Task[None]]:
+        kube_stop = asyncio.Event()  # made on the control loop, set there
+        return kube_stop, await watch_cluster(control, options, kube_stop, announce)
+
+    kube_stop, task = await thread.run(start())
+
+    async def finish() -> None:
+        kube_stop.set()
+        try:
+            await asyncio.wait_for(task, 5)
+        except Exception:  # shutting down: nothing left to do about it
+            log.exception("stopping the Kubernetes watches")
+
+    async def stop_watching() -> None:
+        try:
+            await thread.run(finish())
+        except Exception:
+            log.exception("stopping the Kubernetes watches")
+
+    return stop_watching
+
+
 async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     dp = DataPlane(observer=telemetry, mirror_limits=opts.mirror,
                    body_limit=opts.compile.shadow.body_limit,
@@ -247,16 +284,26 @@ async def _serve_single(opts: RunOptions, telemetry: Telemetry, dp: DataPlane,
     watcher = start_watcher(control, opts, control_thread)
     stop = asyncio.Event()
     install_signals(stop, lambda: control_thread.call(watcher.request_reload))
-    control.set_ready()
+    from shadowmesh.kubernetes.run import ConnectError
+
+    code = 0
+    try:
+        stop_kube = await become_ready(control, opts, control_thread)
+    except ConnectError as exc:
+        announce(str(exc))
+        stop_kube, code = None, 1
+        stop.set()
     settle_heap()
     await stop.wait()
     announce("stopping: draining connections")
     listeners.close()
     await dp.drain(opts.drain_timeout)
+    if stop_kube is not None:
+        await stop_kube()
     await admin.stop()
     await telemetry.aclose()
     announce("stopped")
-    return 0
+    return code
 
 
 def _url_host(host: str) -> str:

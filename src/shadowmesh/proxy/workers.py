@@ -41,6 +41,7 @@ from shadowmesh.proxy.server import (
     Listeners,
     RunOptions,
     announce,
+    become_ready,
     bind_socket,
     install_signals,
     settle_heap,
@@ -302,13 +303,23 @@ async def _control_on(opts: RunOptions, control: ControlPlane, links: list[Worke
     watcher = start_watcher(control, opts, control_thread)
     stop = asyncio.Event()
     install_signals(stop, lambda: control_thread.call(watcher.request_reload))
-    control.set_ready()
+    from shadowmesh.kubernetes.run import ConnectError
+
+    code = 0
+    try:
+        stop_kube = await become_ready(control, opts, control_thread)
+    except ConnectError as exc:
+        announce(str(exc))
+        stop_kube, code = None, 1
+        stop.set()
     tasks.spawn(_supervise(links, stop))
     await stop.wait()
     announce("stopping: draining workers")
     for link in links:
         link.stop()
     await tasks.close()
+    if stop_kube is not None:
+        await stop_kube()
     await admin.stop()
     deadline = asyncio.get_running_loop().time() + opts.drain_timeout + 5
     while any(link.process.is_alive() for link in links):
@@ -316,7 +327,7 @@ async def _control_on(opts: RunOptions, control: ControlPlane, links: list[Worke
             break
         await asyncio.sleep(0.05)
     announce("stopped")
-    return 0
+    return code
 
 
 async def _supervise(links: list[WorkerLink], stop: asyncio.Event) -> None:
