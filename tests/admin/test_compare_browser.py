@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from tests.admin.test_dashboard_browser import (
@@ -23,9 +24,12 @@ from tests.admin.test_dashboard_browser import (
     expect,
 )
 from tests.support import compare_documents as docs
+from tests.support.backends import HttpbinServer
 from tests.support.compare_admin import CompareAdmin, CompareAdminServer
+from tests.support.proxy import ShadowmeshProcess
 
 from shadowmesh.compare.html_report import REPORT_CSP, collect_report, render_html
+from shadowmesh.demo.manifests import AUTHORITY, COMPARISON_YAML, tutorial_yaml
 
 __all__ = ["browser", "dashboard"]  # fixtures shared with the dashboard's browser tests
 
@@ -376,3 +380,70 @@ def test_the_html_report_opens_offline_and_shows_the_planted_difference(
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     finally:
         context.close()
+
+
+# -- against a real shadowmesh with httpbin v1 and a v2 with the demo's planted change -------
+
+
+@pytest.fixture
+def planted_mesh(tmp_path: Path) -> Iterator[ShadowmeshProcess]:
+    """httpbin v1, v2 behind demo/planted.py, and shadowmesh mirroring 100% of v1's traffic."""
+    v2_app = "shadowmesh.demo.planted:planted_httpbin()"
+    with (
+        HttpbinServer("v1", tmp_path) as v1,
+        HttpbinServer("v2", tmp_path, app=v2_app) as v2,
+        ShadowmeshProcess(tutorial_yaml({"v1": v1.port, "v2": v2.port}, mirror=True),
+                          tmp_path / "proxy") as proxy,
+    ):  # fmt: skip
+        yield proxy
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+@pytest.mark.xfail(strict=True, reason="needs the comparison engine")
+def test_compare_view_on_a_real_mesh(
+    planted_mesh: ShadowmeshProcess, dashboard: Callable[[str], Dashboard], tmp_path: Path
+) -> None:
+    proxy = planted_mesh
+    applied = httpx.post(f"{proxy.admin_url}/api/v1/resources", content=COMPARISON_YAML,
+                         headers={"Content-Type": "application/yaml"}, trust_env=False,
+                         timeout=10)  # fmt: skip
+    assert applied.status_code == 200, applied.text
+    # (a server without the engine ignores the kind it does not know, and has no such route)
+    assert proxy.admin_get("/api/v1/comparisons").status_code == 200
+
+    def send(n: int) -> None:
+        with httpx.Client(base_url=proxy.url, trust_env=False, timeout=10) as client:
+            for _ in range(n):
+                for path in ("/json", "/get", "/uuid"):
+                    assert client.get(path, headers={"Host": AUTHORITY}).status_code == 200
+
+    send(40)
+    board = dashboard(proxy.admin_url)
+    page = board.page
+    panel = page.locator("#compare-panel")
+    row = panel.locator(f'.cmp-endpoints tr[data-endpoint="{docs.JSON_EP}"]')
+    expect(row.locator("td.diff-rate")).to_have_class("diff-rate bad", timeout=WAIT_MS)
+    expect(panel.locator(".cmp-verdict .verdict")).to_have_text("HOLD", timeout=WAIT_MS)
+    row.get_by_role("button", name=docs.JSON_EP).click()
+    detail = panel.locator(".cmp-detail")
+    field = detail.locator(f'.cmp-fields tr.regression[data-path="{docs.PLANTED}"]')
+    expect(field).to_have_count(1, timeout=WAIT_MS)
+    primary = detail.locator('.cmp-side[data-side="primary"] .cmp-body .j-diff')
+    expect(primary.first).to_be_visible()
+    assert docs.PLANTED in paths(primary)
+    candidate = detail.locator('.cmp-side[data-side="candidate"] .cmp-body .j-diff')
+    assert docs.PLANTED_NEW in paths(candidate)
+    assert not any("uuid" in p for p in paths(primary))
+    get_row = panel.locator(f'.cmp-endpoints tr[data-endpoint="{docs.GET_EP}"]')
+    expect(get_row.locator("td.p50-change")).to_have_class("p50-change bad")
+    page.screenshot(path=str(tmp_path / "compare-real.png"), full_page=True)
+
+    field.get_by_role("button", name=f"Ignore {docs.PLANTED}").click()
+    expect(page.locator("#cmp-ignore-result")).to_contain_text(f"Now ignoring {docs.PLANTED}")
+    stored = proxy.admin_get("/api/v1/resources/Comparison/default/httpbin").json()
+    assert docs.PLANTED in stored["spec"]["ignore"]["fields"]
+    send(10)
+    expect(field).to_have_count(0, timeout=WAIT_MS)
+    page.screenshot(path=str(tmp_path / "compare-real-ignored.png"), full_page=True)
+    board.assert_clean()
