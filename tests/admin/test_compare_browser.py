@@ -307,6 +307,14 @@ def test_the_drawing_helpers(
                 edge: r.edgeComparison({endpoints: [
                     {pairs: 10, different: 1, latency: {p50_change: -0.5}},
                     {pairs: 30, different: 3, latency: {p50_change: 0.2}}]}),
+                bodies: [
+                    '{"id": 12345678901234567891, "x": 1.50, "ok": [true, null]}',
+                    "[".repeat(200) + "]".repeat(200),
+                    "<b>not json</b>",
+                ].map((body) => r.renderBody({body, body_encoding: "text"}, [], "primary")
+                                 .textContent),
+                binary: r.renderBody({body: "AAEC", body_encoding: "base64", truncated: true},
+                                     [], "primary").textContent,
             };
         }""",
         [p for p, _ in PATH_CASES],
@@ -319,6 +327,15 @@ def test_the_drawing_helpers(
     assert got["ignoredHeader"] == {"headers": ["Date", "x-foo"]}
     assert got["ignoredTwice"] is None and got["status"] is None
     assert got["edge"] == {"pairs": 40, "diffRate": 0.1, "p50Change": -0.5, "decision": None}
+    # a backend's numbers as it wrote them, deep nesting cut short, other text as text
+    big, deep, text = got["bodies"]
+    assert '"id": 12345678901234567891' in big and '"x": 1.50' in big
+    assert '"ok": [\n    true,\n    null\n  ]' in big
+    assert "nested deeper than 64 levels" in deep and deep.count("[") == 64
+    assert text == "<b>not json</b>"
+    assert got["binary"] == (
+        "3 bytes of binary body (base64 in the sample)\n… truncated at the capture limit"
+    )
     board.assert_clean()
 
 

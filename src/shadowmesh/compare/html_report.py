@@ -108,15 +108,19 @@ def render_html(
     source: str | None = None,
 ) -> str:
     """One HTML page, with no outside reference, showing `summary` (a ComparisonSummary) and
-    per endpoint its fields, samples and latency document (keys: the endpoint names)."""
+    per endpoint its fields, samples and latency document (keys: the endpoint names).
+    Raises ReportError for documents that are not JSON (NaN, Infinity)."""
     when = (written_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     decision = str((summary.get("verdict") or {}).get("decision", "NOT_ENOUGH_DATA"))
     title = f"{summary.get('namespace')}/{summary.get('name')}: {decision.replace('_', ' ')}"
-    data = json.dumps(
-        {"summary": summary, "fields": fields, "samples": samples, "latency": latency},
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    try:
+        data = json.dumps(
+            {"summary": summary, "fields": fields, "samples": samples, "latency": latency},
+            ensure_ascii=False,
+            allow_nan=False,  # JSON.parse in the page would refuse NaN and Infinity
+        )
+    except ValueError as exc:
+        raise ReportError(f"the comparison documents cannot be written as JSON: {exc}") from exc
     origin = f" from {html.escape(source)}" if source else ""
     return f"""<!doctype html>
 <html lang="en">

@@ -28,6 +28,7 @@ export class CompareView {
     this.endpoint = null;
     this.samplePath = null; // null: the first regression's path
     this.resources = [];
+    this.sampleCache = null; // {key, samples}
     this.drawn = { list: "", detail: "" };
     this.$("cmp-view-pick").addEventListener("change", (e) => {
       this.picked = e.target.value;
@@ -131,10 +132,19 @@ export class CompareView {
     const fields = fieldsDoc.fields || [];
     const first = fields.find((f) => f.classification === "regression") || fields[0];
     const samplePath = this.samplePath || (first ? first.path : null);
-    const params = samplePath ? { endpoint, path: samplePath } : { endpoint };
-    const samples = (await getJSON(docPath(c, "samples", params))).samples || [];
+    // A stored sample does not change: fetched once per endpoint and field, so the pair a
+    // user is reading is not redrawn under them every refresh.
+    const sampleKey = JSON.stringify([key(c), endpoint, samplePath]);
+    let samples;
+    if (this.sampleCache && this.sampleCache.key === sampleKey) {
+      samples = this.sampleCache.samples;
+    } else {
+      const params = samplePath ? { endpoint, path: samplePath } : { endpoint };
+      samples = ((await getJSON(docPath(c, "samples", params))).samples || []).slice(0, 1);
+      if (samples.length) this.sampleCache = { key: sampleKey, samples };
+    }
     if (endpoint !== this.endpoint || key(c) !== this.picked) return; // picked another meanwhile
-    const data = { fields, latency, samples: samples.slice(0, 1), samplePath };
+    const data = { fields, latency, samples, samplePath };
     const text = JSON.stringify([key(c), summary, data]);
     if (text === this.drawn.detail) return;
     this.drawn.detail = text;

@@ -257,6 +257,28 @@ export function renderFields(fields, actions) {
 
 // -- a sample pair --------------------------------------------------------------------------
 
+// Bodies are the backends' (hostile) bytes: nesting deeper than this is shown as text.
+const MAX_DEPTH = 64;
+
+// A number is shown as the backend wrote it: one JSON.parse cannot hold exactly (a 64-bit id,
+// 0.1000000000000000055511) keeps its source text, so two different values never look the
+// same. Needs the reviver's `context.source` (Chromium 114+); elsewhere numbers show parsed.
+class RawNumber {
+  constructor(text) {
+    this.text = text;
+  }
+}
+
+function parseJSON(text) {
+  return JSON.parse(text, (key, value, context) => {
+    const source = context && context.source;
+    if (typeof value === "number" && typeof source === "string" && JSON.stringify(value) !== source) {
+      return new RawNumber(source);
+    }
+    return value;
+  });
+}
+
 // A JSON value pretty-printed as DOM; every member and array element is a span carrying its
 // path, and the spans whose path is in `marked` (path key -> kind) get the `j-diff` class.
 function jsonNode(value, segments, marked, indent) {
@@ -269,6 +291,10 @@ function jsonNode(value, segments, marked, indent) {
   };
   const pad = "  ".repeat(indent + 1);
   const close = "  ".repeat(indent);
+  if (value instanceof RawNumber) return wrap(h("span", { class: "j-number" }, value.text));
+  if (indent >= MAX_DEPTH && value !== null && typeof value === "object") {
+    return wrap(h("span", { class: "note" }, `… nested deeper than ${MAX_DEPTH} levels`));
+  }
   if (Array.isArray(value)) {
     if (!value.length) return wrap("[]");
     const parts = ["[\n"];
@@ -311,7 +337,7 @@ function decodeBody(side) {
   }
   const text = side.body || "";
   try {
-    return { kind: "json", value: JSON.parse(text) };
+    return { kind: "json", value: parseJSON(text) };
   } catch {
     return { kind: "text", text };
   }
@@ -330,7 +356,11 @@ export function renderBody(side, differences, which) {
       if ((d.kind === "added" && which === "primary") || (d.kind === "removed" && which === "candidate")) continue;
       marked.set(pathKey(segments), d.kind);
     }
-    pre.append(jsonNode(body.value, [], marked, 0));
+    try {
+      pre.append(jsonNode(body.value, [], marked, 0));
+    } catch {
+      pre.replaceChildren(side.body || ""); // too large to draw: the text as it came
+    }
   } else {
     pre.append(body.text);
   }
