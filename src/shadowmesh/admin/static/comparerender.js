@@ -25,9 +25,14 @@ export function signedPercent(fraction) {
   return `${fraction < 0 ? "−" : "+"}${text}`;
 }
 
-export function ms(value) {
+export function number(value) {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";
-  return value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`;
+  return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+export function ms(value) {
+  const text = number(value);
+  return text === "–" ? text : `${text} ms`;
 }
 
 // The relative change of a latency quantile, candidate vs primary (0.1 = +10%).
@@ -150,9 +155,9 @@ function latencyCells(lat) {
   const p99 = relativeChange(p.p99, c.p99);
   const slow = lat && lat.regression;
   return [
-    h("td", { class: "p50" }, `${ms(p.p50)} → ${ms(c.p50)}`),
+    h("td", { class: "p50" }, `${number(p.p50)} → ${number(c.p50)}`),
     h("td", { class: `p50-change${slow ? " bad" : ""}` }, signedPercent(p50)),
-    h("td", { class: "p99" }, `${ms(p.p99)} → ${ms(c.p99)}`),
+    h("td", { class: "p99" }, `${number(p.p99)} → ${number(c.p99)}`),
     h("td", { class: "p99-change" }, signedPercent(p99)),
   ];
 }
@@ -183,16 +188,20 @@ export function renderEndpointRows(summary, selected, onPick) {
 
 export const ENDPOINT_HEADINGS = [
   "Endpoint", "pairs", "different", "noise", "status ≠",
-  "p50 primary → candidate", "Δ p50", "p99 primary → candidate", "Δ p99", "verdict",
+  "p50 ms", "Δ p50", "p99 ms", "Δ p99", "verdict",
 ];
 
 export function endpointTable(summary, selected, onPick) {
   return h(
-    "table",
-    { class: "numbers cmp-endpoints" },
-    h("caption", {}, "Endpoints, highest difference rate first"),
-    h("thead", {}, h("tr", {}, ENDPOINT_HEADINGS.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, renderEndpointRows(summary, selected, onPick)),
+    "div",
+    { class: "table-scroll" },
+    h(
+      "table",
+      { class: "numbers cmp-endpoints" },
+      h("caption", {}, "Endpoints, highest difference rate first; latency as primary → candidate"),
+      h("thead", {}, h("tr", {}, ENDPOINT_HEADINGS.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, renderEndpointRows(summary, selected, onPick)),
+    ),
   );
 }
 
@@ -429,7 +438,7 @@ export function cdf(bounds, counts) {
   return { points, total, overflow: total - seen };
 }
 
-const CHART = { w: 420, h: 190, left: 42, right: 12, top: 12, bottom: 34 };
+const CHART = { w: 420, h: 190, left: 42, right: 22, top: 14, bottom: 34 };
 
 export function latencyChart(doc, summaryLatency) {
   const bounds = doc.bounds_ms || [];
