@@ -89,8 +89,9 @@ def _static_verdict(summary: Summary) -> str:
     verdict = summary.get("verdict") or {}
     decision = str(verdict.get("decision", "NOT_ENOUGH_DATA"))
     reasons = "".join(f"<li>{html.escape(str(r))}</li>" for r in verdict.get("reasons") or [])
+    tone = {"PROMOTE": "promote", "HOLD": "hold"}.get(decision, "nodata")
     return (
-        f'<p class="cmp-headline"><span class="verdict">{html.escape(decision)}</span> '
+        f'<p class="cmp-headline"><span class="verdict {tone}">{html.escape(decision)}</span> '
         f"{html.escape(str(summary.get('namespace')))}/{html.escape(str(summary.get('name')))}"
         f" · {html.escape(str(summary.get('pairs', 0)))} pairs</p>"
         f'<ul class="cmp-reasons">{reasons}</ul>'
