@@ -243,7 +243,7 @@ def write_report(admin_url: str, path: Path) -> tuple[dict[str, Any], dict[str, 
 
 def planted_announcement() -> list[str]:
     return [
-        "httpbin-v2 has two changes planted in it (shadowmesh/demo/planted.py), which step 3",
-        f"will find: GET {RENAMED_PATH} renames slideshow.{RENAMED_FROM} to "
-        f"slideshow.{RENAMED_TO}, and GET {SLOW_PATH} answers {ADDED_DELAY_MS} ms later.",
+        "httpbin-v2 has two changes planted in it (shadowmesh/demo/planted.py) for step 3:",
+        f"  GET {RENAMED_PATH} renames slideshow.{RENAMED_FROM} to slideshow.{RENAMED_TO};",
+        f"  GET {SLOW_PATH} answers {ADDED_DELAY_MS} ms later.",
     ]
