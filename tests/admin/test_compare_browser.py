@@ -72,7 +72,7 @@ def test_compare_view_shows_the_planted_difference(
 
     # the overall verdict and its reasons
     expect(panel.locator(".cmp-verdict .verdict")).to_have_text("HOLD")
-    expect(panel.locator(".cmp-reasons li")).to_have_count(2)
+    expect(panel.locator(".cmp-verdict .cmp-reasons li")).to_have_count(2)
     expect(panel.locator(".cmp-headline")).to_contain_text("noise copy to v1 at 100%")
 
     # the endpoints, ranked as the engine ranked them, with a badge each
@@ -96,6 +96,13 @@ def test_compare_view_shows_the_planted_difference(
     # the drill-down opens on the endpoint that differs most: the planted field first
     detail = panel.locator(".cmp-detail")
     expect(detail).to_have_attribute("data-endpoint", docs.JSON_EP)
+    expect(detail.locator(".cmp-facts")).to_have_text(
+        "120 pairs: 120 different, 0 noise, 0 same · 5xx primary 0 / candidate 0 · "
+        "candidate failed 0, timed out 0 · mean size 429 → 428 bytes"
+    )
+    expect(detail.locator(".cmp-reasons li")).to_have_text(
+        ["$.slideshow.author removed in 100.0% of pairs (noise 0.0%)"]
+    )
     regression = detail.locator(f'.cmp-fields.compared tr[data-path="{docs.PLANTED}"]')
     expect(regression.locator("td.classification")).to_have_text("regression")
     expect(regression.locator("td.raw-rate")).to_have_text("100.0%")
@@ -380,7 +387,7 @@ def test_the_html_report_opens_offline_and_shows_the_planted_difference(
         assert requests == [report.as_uri()]  # nothing but the file itself
         assert page.title() == "shadowmesh comparison default/httpbin: HOLD"
         expect(page.locator(".cmp-verdict .verdict")).to_have_text("HOLD")
-        expect(page.locator(".cmp-reasons li").last).to_have_text(hostile)
+        expect(page.locator(".cmp-verdict .cmp-reasons li").last).to_have_text(hostile)
         # every endpoint's detail is there at once
         details = page.locator("section.cmp-detail")
         assert details.evaluate_all("(ds) => ds.map((d) => d.dataset.endpoint)") == [

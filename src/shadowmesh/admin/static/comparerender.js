@@ -212,7 +212,7 @@ export function endpointTable(summary, selected, onPick) {
 function fieldRow(f, actions) {
   const cells = [
     h("th", { scope: "row" }, h("code", {}, f.path)),
-    h("td", { class: "kind" }, f.kind.replace("_", " ")),
+    h("td", { class: "kind" }, String(f.kind || "").replace("_", " ")),
     h("td", { class: "diffs" }, f.diffs),
     h("td", { class: "raw-rate" }, percent(f.raw_rate)),
     h("td", { class: "noise-rate" }, percent(f.noise_rate)),
@@ -379,7 +379,7 @@ export function renderBody(side, differences, which) {
 
 function headerTable(headers, differences) {
   const marked = new Set(
-    differences.filter((d) => d.path.startsWith("header:")).map((d) => d.path.slice(7).toLowerCase()),
+    differences.filter((d) => String(d.path).startsWith("header:")).map((d) => d.path.slice(7).toLowerCase()),
   );
   return h(
     "table",
@@ -414,7 +414,7 @@ export function renderSample(sample) {
     h("p", { class: "note" }, h("code", {}, `${req.method || ""} ${req.target || ""}`), sample.time ? ` at ${sample.time}` : ""),
     diffs.length
       ? h("ul", { class: "cmp-diffs" }, diffs.map((d) =>
-          h("li", { "data-path": d.path }, h("code", {}, d.path), ` ${d.kind.replace("_", " ")}: `,
+          h("li", { "data-path": d.path }, h("code", {}, d.path), ` ${String(d.kind || "").replace("_", " ")}: `,
             h("code", { class: "was" }, d.primary ?? "∅"), " → ", h("code", { class: "now" }, d.candidate ?? "∅"))))
       : null,
     h("div", { class: "cmp-pair" },
@@ -492,11 +492,29 @@ export function latencyChart(doc, summaryLatency) {
 
 // -- one endpoint's whole drill-down (the report shows every endpoint this way) -------------
 
+// Errors and sizes of an endpoint, in one line under its name.
+export function endpointFacts(endpoint) {
+  const e = endpoint.errors || {};
+  const size = endpoint.size || {};
+  const parts = [
+    `${endpoint.pairs} pairs: ${endpoint.different} different, ${endpoint.noise} noise, ${endpoint.same} same`,
+    `5xx primary ${e.primary_5xx ?? 0} / candidate ${e.candidate_5xx ?? 0}`,
+    `candidate failed ${e.candidate_failed ?? 0}, timed out ${e.candidate_timed_out ?? 0}`,
+  ];
+  if (Number.isFinite(size.primary_mean) && Number.isFinite(size.candidate_mean)) {
+    parts.push(`mean size ${size.primary_mean.toFixed(0)} → ${size.candidate_mean.toFixed(0)} bytes`);
+  }
+  return parts.join(" · ");
+}
+
 export function renderEndpointDetail(endpoint, data, actions) {
+  const reasons = (endpoint.verdict && endpoint.verdict.reasons) || [];
   return h(
     "section",
     { class: "cmp-detail", "data-endpoint": endpoint.endpoint },
     h("h4", {}, endpoint.endpoint, " ", badge(endpoint.verdict && endpoint.verdict.decision)),
+    h("p", { class: "note cmp-facts" }, endpointFacts(endpoint)),
+    reasons.length ? h("ul", { class: "cmp-reasons" }, reasons.map((r) => h("li", {}, r))) : null,
     renderFields(data.fields || [], actions),
     h("h5", {}, "Latency, primary vs candidate"),
     data.latency ? latencyChart(data.latency, endpoint.latency) : h("p", { class: "empty" }, "No latency document."),
