@@ -461,7 +461,8 @@ def test_every_control_has_a_label(
     )
     assert unlabelled == []
     assert page.locator("main section h2").all_inner_texts() == [
-        "Traffic graph", "Mirroring", "Create a mirroring rule", "Access logs",
+        "Traffic graph", "Mirroring", "Create a mirroring rule", "Compare", "Compare a mirror",
+        "Access logs",
     ]  # fmt: skip
 
 

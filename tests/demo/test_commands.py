@@ -24,6 +24,7 @@ SLEEP = "import time; time.sleep(60)"
 
 class FakeStory:
     outcome: str = "ok"
+    compared: bool = False  # step 3 did not run
     started: list[Child] = []
 
     def __init__(self, options: DemoOptions, printer: Printer, children: Children) -> None:

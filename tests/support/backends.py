@@ -58,8 +58,9 @@ class AccessLine:
 class HttpbinServer:
     """httpbin (the tutorials' backend) under gunicorn, with its own access log."""
 
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(self, name: str, workdir: Path, app: str = "httpbin:app") -> None:
         self.name = name
+        self.app = app  # the WSGI app gunicorn serves (a planted change wraps httpbin)
         self.port = 0
         self.log_path = workdir / f"{name}-access.log"
         self.err_path = workdir / f"{name}-gunicorn.err"
@@ -74,7 +75,7 @@ class HttpbinServer:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}",
                      "--workers", "1", "--threads", "8", "--access-logfile", str(self.log_path),
-                     "--access-logformat", ACCESS_FORMAT, "httpbin:app"],
+                     "--access-logformat", ACCESS_FORMAT, self.app],
                     stdout=subprocess.DEVNULL, stderr=err,
                 )
             if self._wait_ready(timeout):

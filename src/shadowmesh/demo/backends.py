@@ -2,7 +2,8 @@
 
 Each version is its own gunicorn (one worker, a few threads so keep-alive connections from
 the proxy are served) with its own access log in the working directory, written in
-`HTTPBIN_LOG_FORMAT` so the Host and x-request-id of every request show.
+`HTTPBIN_LOG_FORMAT` so the Host and x-request-id of every request show. v2 serves httpbin
+behind the demo's planted change (demo/planted.py), which the third act's comparison finds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from shadowmesh.demo.logs import HTTPBIN_LOG_FORMAT, read_httpbin_log
 from shadowmesh.demo.processes import Child, Children
 
 VERSIONS = ("v1", "v2")
+# The WSGI app each version's gunicorn serves.
+APPS = {"v1": "httpbin:app", "v2": "shadowmesh.demo.planted:planted_httpbin()"}
 START_ATTEMPTS = 3  # a port picked free can be taken before gunicorn binds it
 READY_TIMEOUT_S = 30.0
 PROBE_PATH = "/status/200"
@@ -35,7 +38,7 @@ def free_port() -> int:
         return port
 
 
-def gunicorn_argv(port: int, access_log: Path) -> list[str]:
+def gunicorn_argv(port: int, access_log: Path, app: str = APPS["v1"]) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "-b", f"127.0.0.1:{port}",
@@ -44,7 +47,7 @@ def gunicorn_argv(port: int, access_log: Path) -> list[str]:
         "--graceful-timeout", "2",
         "--access-logfile", str(access_log),
         "--access-logformat", HTTPBIN_LOG_FORMAT,
-        "httpbin:app",
+        app,
     ]  # fmt: skip
 
 
@@ -80,7 +83,8 @@ def _spawn(children: Children, version: str, workdir: Path) -> HttpbinBackend:
     access_log.write_text("")
     port = free_port()
     with error_log.open("wb") as err:  # the child keeps its own descriptor
-        child = children.start(name, gunicorn_argv(port, access_log), stderr=err, cwd=workdir)
+        argv = gunicorn_argv(port, access_log, APPS[version])
+        child = children.start(name, argv, stderr=err, cwd=workdir)
     return HttpbinBackend(version, port, access_log, error_log, child)
 
 

@@ -50,6 +50,8 @@ def demo(duration: float, qps: float, keep_running: bool, workdir: Path, no_colo
     Starts httpbin v1 and v2 (gunicorn) and `shadowmesh run`, routes 100% to v1 and sends
     load, then applies the mirror rule and sends load again, checking in httpbin's own
     access logs that v2 received a copy of every request, with Host httpbin-shadow:8000.
+    Then compares what v2 answered with what v1 answered: v2 has a renamed field and a
+    slower endpoint planted in it, which the comparison must find (verdict HOLD).
     """
     printer = Printer(color=use_color(sys.stdout, no_color))
     options = DemoOptions(workdir=workdir, duration=duration, qps=qps,
@@ -75,6 +77,8 @@ def run_demo(options: DemoOptions, printer: Printer) -> int:
         printer.blank()
         printer.outcome("Every check held: v1 served all traffic, v2 got a copy of each "
                         "request.", True)
+        if story.compared:
+            printer.outcome("The comparison found the planted changes and said HOLD.", True)
         if options.keep_running:
             story.keep_running()
         return 0

@@ -4,7 +4,8 @@
 traffic-management/mirroring, "Istio APIs" tab), unchanged but for the comments. 00 stands in
 for what the task gets from Kubernetes: the `httpbin` Service (port 8000) and its two
 Deployments become a ServiceEntry selecting `app: httpbin` and one WorkloadEntry per version,
-pointing at the local gunicorn processes.
+pointing at the local gunicorn processes. 04 is shadowmesh's own: the `Comparison` of what
+v2 answered with what v1 answered, which the demo's third step applies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SERVICES = "00-services.yaml"
 DESTINATION_RULE = "01-destination-rule.yaml"
 ROUTE_V1 = "02-virtual-service-v1.yaml"
 ROUTE_MIRROR = "03-virtual-service-mirror.yaml"
+COMPARISON = "04-comparison.yaml"
 
 _SERVICE_ENTRY = """\
 # The `httpbin` Service of the task (port 8000). In Kubernetes it selects the pods of the
@@ -118,6 +120,24 @@ spec:
 """
 
 
+COMPARISON_YAML = """\
+# shadowmesh's own kind: compare what the mirror (v2) answers with what the primary (v1)
+# answered to the same request. The noise copy sends each request to v1 a second time: what
+# differs between two answers of v1 itself (httpbin's /uuid, ...) is noise, not a regression.
+apiVersion: shadowmesh.io/v1alpha1
+kind: Comparison
+metadata:
+  name: httpbin
+spec:
+  host: httpbin
+  candidate:
+    subset: v2
+  noise:
+    subset: v1
+    percentage: 100
+"""
+
+
 def services_yaml(ports: dict[str, int]) -> str:
     """The ServiceEntry plus one WorkloadEntry per version: {"v1": 40001, "v2": 40002}."""
     entries = "".join(
@@ -135,7 +155,7 @@ def tutorial_yaml(ports: dict[str, int], mirror: bool) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Manifests:
-    """The four files, written in `workdir`."""
+    """The five files, written in `workdir`."""
 
     workdir: Path
 
@@ -156,21 +176,26 @@ class Manifests:
         return self.workdir / ROUTE_MIRROR
 
     @property
+    def comparison(self) -> Path:
+        return self.workdir / COMPARISON
+
+    @property
     def initial(self) -> tuple[Path, Path, Path]:
         """What `shadowmesh run -f` starts with; the mirror rule is applied later."""
         return (self.services, self.destination_rule, self.route_v1)
 
     @property
-    def all(self) -> tuple[Path, Path, Path, Path]:
-        return (*self.initial, self.route_mirror)
+    def all(self) -> tuple[Path, Path, Path, Path, Path]:
+        return (*self.initial, self.route_mirror, self.comparison)
 
 
 def write_manifests(workdir: Path, ports: dict[str, int]) -> Manifests:
-    """(Re)write the four files. The ports change from run to run, so nothing is kept."""
+    """(Re)write the five files. The ports change from run to run, so nothing is kept."""
     workdir.mkdir(parents=True, exist_ok=True)
     files = Manifests(workdir)
     files.services.write_text(services_yaml(ports), encoding="utf-8")
     files.destination_rule.write_text(DESTINATION_RULE_YAML, encoding="utf-8")
     files.route_v1.write_text(ROUTE_V1_YAML, encoding="utf-8")
     files.route_mirror.write_text(ROUTE_MIRROR_YAML, encoding="utf-8")
+    files.comparison.write_text(COMPARISON_YAML, encoding="utf-8")
     return files

@@ -1,8 +1,9 @@
-"""The walkthrough: start everything, step 1 (default route), step 2 (mirror), where things are.
+"""The walkthrough: start everything, step 1 (default route), step 2 (mirror), step 3
+(compare v2 with v1), where things are.
 
-Every step checks what it shows against the httpbin access logs: a step whose check fails
-makes the run fail (exit status 1), so the demo doubles as an end-to-end test of the
-mirroring path with a real backend.
+Steps 1 and 2 check what they show against the httpbin access logs, step 3 against the
+comparison's documents: a step whose check fails makes the run fail (exit status 1), so the
+demo doubles as an end-to-end test of the mirroring and comparison paths with a real backend.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shadowmesh.demo import DemoError
+from shadowmesh.demo import DemoError, compare_act
 from shadowmesh.demo.backends import HttpbinBackend, start_httpbins
 from shadowmesh.demo.checks import (
     Check,
@@ -66,6 +67,7 @@ class Story:
         self.files = Manifests(self.workdir)
         self.proxy_log = self.workdir / "proxy.access.log"
         self._proxy: ProxyProcess | None = None
+        self.compared = False  # step 3 ran (the proxy has the comparison engine)
 
     @property
     def proxy(self) -> ProxyProcess:
@@ -78,6 +80,7 @@ class Story:
         self.start()
         ok = self.default_route()
         ok = self.mirror() and ok
+        ok = self.compare() and ok
         self.where_things_are()
         return ok
 
@@ -90,6 +93,7 @@ class Story:
         self.backends = start_httpbins(self.children, self.workdir)
         for b in self.backends.values():
             self.p.item(b.name, f"{b.url}  pid {b.child.pid}  log {_display(b.access_log)}")
+        self.p.say(*compare_act.planted_announcement())
         ports = {version: b.port for version, b in self.backends.items()}
         self.files = write_manifests(self.workdir, ports)
         self.p.blank()
@@ -175,6 +179,54 @@ class Story:
         return Check(False, f"the proxy's access log has {len(lines)} line(s) for request "
                             f"{request_id}; expected the primary and its copy")
 
+    # -- step 3 ----------------------------------------------------------------------------
+    def compare(self) -> bool:
+        self.p.step(3, "compare")
+        admin = self.proxy.admin_url
+        if not compare_act.has_engine(admin):
+            self.p.say("This shadowmesh has no comparison engine (its admin API does not serve",
+                       "/api/v1/comparisons): step 3 is skipped.")
+            return True
+        self.compared = True
+        path = self.files.comparison
+        self.p.say(
+            f"{path.name} is shadowmesh's own kind, a Comparison: for the mirrored requests,",
+            "compare what v2 (the candidate) answered with what v1 answered, and send every",
+            "request to v1 a second time (the noise copy): what differs between v1 and itself",
+            "is noise, not a regression. Apply it:",
+        )
+        self.p.command(f"shadowmesh apply -f {_display(path)} --admin {admin}")
+        applied = apply_yaml(admin, path.read_text(encoding="utf-8"), path.name)
+        for line in applied.changed:
+            self.p.detail(line)
+        for warning in applied.warnings:
+            self.p.detail(f"Warning: {warning}")
+        if not applied.ok:
+            raise DemoError(f"the admin API rejected {path.name}: " + "; ".join(applied.errors))
+        n = compare_act.REQUESTS_PER_PATH
+        self.p.say(f"Send {n} requests to each of " + ", ".join(compare_act.PATHS)
+                   + f" ({compare_act.CONCURRENCY} at a time):")
+        tally = compare_act.send_load(self.proxy.url, AUTHORITY)
+        self.p.detail(tally.summary())
+        pairs = compare_act.wait_for_pairs(admin, tally.answered)
+        self.p.detail(f"{pairs} pairs compared")
+        self.p.say("The report, as Diffy users know it:")
+        self.p.command(f"shadowmesh compare --admin {admin}")
+        status, lines = compare_act.run_cli(compare_act.compare_argv(admin), self.workdir)
+        self.p.log_block(f"(exit status {status})", lines)
+        self.p.say("The verdict, for a release pipeline (exit status 0 PROMOTE, 1 HOLD):")
+        args = ("--verdict", "--min-pairs", str(compare_act.MIN_PAIRS))
+        self.p.command(f"shadowmesh compare {' '.join(args)} --admin {admin}")
+        status, lines = compare_act.run_cli(compare_act.compare_argv(admin, *args), self.workdir)
+        self.p.log_block(f"(exit status {status})", lines)
+        report = self.workdir / compare_act.REPORT_FILE
+        summary, fields = compare_act.write_report(admin, report)
+        self.p.say(f"The same report as one HTML file, to attach to a release ticket: "
+                   f"{_display(report)}")
+        checks = [check_answers(tally.statuses, tally.errors),
+                  *compare_act.check_comparison(summary, fields, status)]
+        return self._report(checks)
+
     # -- the end ---------------------------------------------------------------------------
     def where_things_are(self) -> None:
         self.p.section("Where things are")
@@ -182,6 +234,9 @@ class Story:
         self.p.item("proxy", f"{proxy}  (send Host: {AUTHORITY})")
         self.p.item("admin", admin)
         self.p.item("dashboard", f"{admin}/  (traffic graph, logs, mirror stats, rule form)")
+        if self.compared:
+            self.p.item("compare", f"{admin}/  (Compare view: endpoints, fields, samples)")
+            self.p.item("report", _display(self.workdir / compare_act.REPORT_FILE))
         self.p.item("metrics", f"{admin}/metrics")
         self.p.item("graph", f"{admin}/api/v1/graph")
         self.p.item("config", f"{admin}/config_dump")
@@ -195,6 +250,8 @@ class Story:
         self.p.command(f'shadowmesh load -qps 5 -t 30s -H "Host: {AUTHORITY}" {proxy}{LOAD_PATH}')
         self.p.command(f"shadowmesh get vs --admin {admin}")
         self.p.command(f"shadowmesh logs httpbin-v2 --admin {admin}")
+        if self.compared:
+            self.p.command(f"shadowmesh compare --admin {admin}")
         self.p.command(f"tail -f {_display(self.backends['v2'].access_log)}")
 
     def keep_running(self) -> None:

@@ -2,6 +2,8 @@
 // clients on the left, services in the middle, the workloads (versions) that answered on the
 // right. The layout only depends on the node ids, so the picture does not jump on refresh.
 
+import { edgeComparison, percent, signedPercent } from "./comparerender.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 const NODE_W = 150;
 const NODE_H = 46;
@@ -65,7 +67,32 @@ export function edgeLabel(edge) {
   return edge.isMirror ? `mirror · ${rateText(edge)}` : rateText(edge);
 }
 
-function drawEdge(edge, from, to, offset) {
+// The Comparison whose candidate a mirror edge reaches: the edge leaves the compared service
+// and ends at the workload whose version is the candidate subset. (The graph knows versions,
+// not subsets; the two carry the same name in the `version`-label convention the subsets
+// of every Istio example follow.) Null when nothing compares this edge.
+export function comparisonFor(edge, nodes, comparisons) {
+  if (!edge.isMirror || !comparisons || !comparisons.length) return null;
+  const source = nodes.get(edge.source);
+  const target = nodes.get(edge.target);
+  if (!source || !target || source.nodeType !== "service") return null;
+  const found = comparisons.find((c) => {
+    const candidate = c.candidate || {};
+    const service = candidate.service || c.host;
+    if (service !== source.fqdn) return false;
+    return !candidate.subset || candidate.subset === target.version;
+  });
+  return found ? edgeComparison(found) : null;
+}
+
+export function comparisonText(info) {
+  const diff = info.diffRate === null ? "no pairs yet" : `diff ${percent(info.diffRate)}`;
+  const latency = info.p50Change === null ? "" : ` · p50 ${signedPercent(info.p50Change)}`;
+  const verdict = info.decision ? ` · ${info.decision.replace(/_/g, " ")}` : "";
+  return `${diff}${latency}${verdict}`;
+}
+
+function drawEdge(edge, from, to, offset, compared) {
   const x1 = from.x + NODE_W;
   const y1 = from.y + NODE_H / 2 + offset * 8;
   const x2 = to.x;
@@ -107,6 +134,24 @@ function drawEdge(edge, from, to, offset) {
       edgeLabel(edge),
     ),
   );
+  if (compared) {
+    group.classList.add("compared");
+    group.append(
+      el(
+        "text",
+        {
+          x: lx.toFixed(1),
+          y: ly.toFixed(1),
+          // beyond the rate label, on the side away from it (below the curve when alone)
+          dy: offset > 0 ? 29 : offset < 0 ? -20 : 15,
+          transform: `rotate(${angle} ${lx.toFixed(1)} ${ly.toFixed(1)})`,
+          "text-anchor": "middle",
+          class: "cmp-note",
+        },
+        comparisonText(compared),
+      ),
+    );
+  }
   return group;
 }
 
@@ -143,7 +188,8 @@ function markers() {
   return defs;
 }
 
-export function renderGraph(svg, graph) {
+export function renderGraph(svg, graph, comparisons = []) {
+  const nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
   const { width, height, placed, mirrorOnly } = layout(graph);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const pairs = new Map();
@@ -157,7 +203,8 @@ export function renderGraph(svg, graph) {
     group.forEach((edge, i) => {
       const from = placed.get(edge.source);
       const to = placed.get(edge.target);
-      if (from && to) edges.append(drawEdge(edge, from, to, i - (group.length - 1) / 2));
+      const compared = comparisonFor(edge, nodeById, comparisons);
+      if (from && to) edges.append(drawEdge(edge, from, to, i - (group.length - 1) / 2, compared));
     });
   }
   const nodes = el("g", { class: "nodes" });

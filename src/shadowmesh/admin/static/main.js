@@ -2,6 +2,8 @@
 // and the resources from the admin API, and redraw the panels.
 
 import { getJSON } from "./api.js";
+import { CompareView } from "./compare.js";
+import { ComparisonForm } from "./compareform.js";
 import { renderEdgeTable, renderGraph } from "./graph.js";
 import { logsPath, renderLogs, renderWorkloads } from "./logs.js";
 import { renderMirrorRules, renderStats } from "./mirrorstats.js";
@@ -15,7 +17,7 @@ const state = { paused: false, running: false, timer: null, workloads: new Set()
 async function refreshGraph() {
   const window = $("graph-window").value;
   const graph = await getJSON(`/api/v1/graph?window=${encodeURIComponent(window)}`);
-  renderGraph($("graph"), graph);
+  renderGraph($("graph"), graph, compare.comparisons);
   renderEdgeTable($("edge-rows"), graph);
   const mirrors = graph.edges.filter((e) => e.isMirror).length;
   $("graph-summary").textContent = graph.edges.length
@@ -48,6 +50,8 @@ async function refreshResources(force = false) {
   for (const r of list.items) if (r.kind === "WorkloadEntry") state.workloads.add(r.metadata.name);
   renderMirrorRules($("mirror-rules"), list.items);
   form.setResources(list.items);
+  comparisonForm.setResources(list.items);
+  compare.setResources(list.items);
 }
 
 function showStatus(results) {
@@ -67,7 +71,9 @@ async function tick() {
   try {
     if (!document.hidden) {
       showStatus(
-        await Promise.allSettled([refreshGraph(), refreshLogs(), refreshStats(), refreshResources()]),
+        await Promise.allSettled([
+          refreshGraph(), refreshLogs(), refreshStats(), refreshResources(), compare.refresh(),
+        ]),
       );
     }
   } finally {
@@ -79,6 +85,14 @@ async function tick() {
 const form = new RuleForm(document, () => {
   refreshResources(true).catch(() => {});
   refreshStats().catch(() => {});
+});
+const comparisonForm = new ComparisonForm(document, () => {
+  refreshResources(true).catch(() => {});
+  compare.refresh().catch(() => {});
+});
+const compare = new CompareView(document, () => {
+  refreshResources(true).catch(() => {});
+  compare.refresh().catch(() => {});
 });
 
 $("pause").addEventListener("click", () => {
