@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
+from shadowmesh.proxy.client_side import ClientSide
 from shadowmesh.proxy.exchange import Exchange
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.request import BadRequest, Request
@@ -25,7 +26,7 @@ MAX_HEAD_BYTES: Final = 64 * 1024  # Envoy's default max_request_headers_kb is 6
 MAX_PRE_UPGRADE_BYTES: Final = 64 * 1024
 
 
-class DownstreamProtocol(asyncio.Protocol):
+class DownstreamProtocol(ClientSide):
     __slots__ = (
         "_active",
         "_corked",
@@ -225,7 +226,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def exchange_done(self, exchange: Exchange, abort: bool) -> None:
+    def exchange_done(self, exchange: object, abort: bool) -> None:
         if exchange is not self._active:
             return
         transport = self.transport
@@ -235,7 +236,7 @@ class DownstreamProtocol(asyncio.Protocol):
         if abort:
             transport.abort()
             return
-        if not exchange.keep_alive or self.draining:
+        if not isinstance(exchange, Exchange) or not exchange.keep_alive or self.draining:
             transport.close()
             return
         if self._tunnel_buffer is not None:
@@ -247,8 +248,9 @@ class DownstreamProtocol(asyncio.Protocol):
         if not self._queue:
             self.resume_reading()
 
-    def begin_tunnel(self, exchange: Exchange) -> None:
+    def begin_tunnel(self, exchange: object) -> None:
         """The upstream accepted an upgrade: flush what the client already sent."""
+        assert isinstance(exchange, Exchange)
         buffered = self._tunnel_buffer or []
         self._tunnel_buffer = []
         for data in buffered:
