@@ -15,6 +15,7 @@ from pathlib import Path
 REQUEST_PATH_MODULES = (
     "shadowmesh.proxy.dataplane",
     "shadowmesh.clock",
+    "shadowmesh.proxy.client_side",
     "shadowmesh.proxy.downstream",
     "shadowmesh.proxy.request",
     "shadowmesh.proxy.exchange",

@@ -17,7 +17,7 @@ from shadowmesh.routing.hosts import HostState
 
 if TYPE_CHECKING:
     from shadowmesh.http1.clusters import Cluster
-    from shadowmesh.proxy.exchange import Exchange
+    from shadowmesh.proxy.client_side import ClientSide
 
 # `x-envoy-attempt-count: N` and the blank line that ends the head, for the common values:
 # formatting bytes with `%` per request costs more than a tuple lookup.
@@ -30,11 +30,51 @@ def attempt_count_field(attempts: int) -> bytes:
     return b"x-envoy-attempt-count: %d\r\n\r\n" % attempts
 
 
+class TryOwner:
+    """What an attempt reports to: the exchange (`proxy.exchange.Exchange`). A base class, so
+    the attempt needs nothing from the exchange's module and compiled calls stay direct."""
+
+    __slots__ = ()
+
+    down: ClientSide
+
+    def attempt_connected(self, attempt: Attempt, conn: UpstreamConnection) -> None:
+        raise NotImplementedError
+
+    def attempt_connect_failed(self, attempt: Attempt, reason: str) -> None:
+        raise NotImplementedError
+
+    def attempt_overflow(self, attempt: Attempt) -> None:
+        raise NotImplementedError
+
+    def attempt_response_head(self, attempt: Attempt, status: int, raw_head: bytes,
+                              upgrade: bool) -> None:
+        raise NotImplementedError
+
+    def attempt_response_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def attempt_response_end(self, attempt: Attempt) -> None:
+        raise NotImplementedError
+
+    def attempt_lost(self, attempt: Attempt, reason: str) -> None:
+        raise NotImplementedError
+
+    def attempt_timed_out(self, attempt: Attempt) -> None:
+        raise NotImplementedError
+
+    def upstream_writable(self, writable: bool) -> None:
+        raise NotImplementedError
+
+    def internal_error(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+
 class Attempt(UpstreamClient):
     __slots__ = ("cluster", "conn", "exchange", "host", "live", "number", "request_sent",
                  "timer", "waiting")
 
-    def __init__(self, exchange: Exchange, cluster: Cluster, host: HostState,
+    def __init__(self, exchange: TryOwner, cluster: Cluster, host: HostState,
                  number: int) -> None:
         self.exchange = exchange
         self.cluster = cluster

@@ -19,7 +19,7 @@ from shadowmesh.telemetry.record import NullObserver, Observer, RequestRecord
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from shadowmesh.proxy.downstream import DownstreamProtocol
+    from shadowmesh.proxy.client_side import ClientSide
 
 
 class DataPlane:
@@ -39,7 +39,7 @@ class DataPlane:
                                        source_workload)
         self.body_limit = body_limit
         self.source_workload = source_workload
-        self.connections: set[DownstreamProtocol] = set()
+        self.connections: set[ClientSide] = set()
         self.downstream_limits = downstream_limits or DownstreamLimits()
         self.downstream_stats = DownstreamStats()
         self.draining = False
@@ -67,7 +67,7 @@ class DataPlane:
         limits = [r.shadow.body_limit for r in _routes(table) if r.mirrors]
         self.body_limit = max([self.body_limit, *limits])
 
-    def observer_bad_request(self, down: DownstreamProtocol, status: int, detail: str) -> None:
+    def observer_bad_request(self, down: ClientSide, status: int, detail: str) -> None:
         self.observer.on_request(RequestRecord(
             start_time=time.time(),
             response_code=status,

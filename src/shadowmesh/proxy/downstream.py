@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
+from shadowmesh.proxy.client_side import ClientSide
 from shadowmesh.proxy.clock import monotonic, wall_time
 from shadowmesh.proxy.exchange import Exchange
 from shadowmesh.proxy.limits import (
@@ -54,7 +55,7 @@ _TRAILING_WS: Final = re.compile(rb"[ \t]+\r\n")
 _HEAD_END: Final = b"\r\n\r\n"
 
 
-class DownstreamProtocol(asyncio.Protocol):
+class DownstreamProtocol(ClientSide):
     __slots__ = (
         "_active",
         "_between",
@@ -465,7 +466,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def exchange_done(self, exchange: Exchange, abort: bool) -> None:
+    def exchange_done(self, exchange: object, abort: bool) -> None:
         if exchange is not self._active:
             return
         transport = self.transport
@@ -476,7 +477,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self._closed = True
             transport.abort()
             return
-        if not exchange.keep_alive or self.draining:
+        if not isinstance(exchange, Exchange) or not exchange.keep_alive or self.draining:
             self._closed = True
             transport.close()
             return
@@ -498,8 +499,9 @@ class DownstreamProtocol(asyncio.Protocol):
         if not self._queue:
             self.resume_reading()
 
-    def begin_tunnel(self, exchange: Exchange) -> None:
+    def begin_tunnel(self, exchange: object) -> None:
         """The upstream accepted an upgrade: flush what the client already sent."""
+        assert isinstance(exchange, Exchange)
         buffered = self._tunnel_buffer or []
         self._tunnel_buffer = []
         for data in buffered:

@@ -25,7 +25,7 @@ from shadowmesh.mirror.sampling import sample_point
 from shadowmesh.mirror.tap import OutcomeTap
 from shadowmesh.proxy import response_writer
 from shadowmesh.proxy.access_record import exchange_record
-from shadowmesh.proxy.attempt import Attempt, attempt_count_field
+from shadowmesh.proxy.attempt import Attempt, TryOwner, attempt_count_field
 from shadowmesh.proxy.cors import cors_response_headers, preflight_reply
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.replay import ReplayBuffer
@@ -47,8 +47,8 @@ from shadowmesh.routing.table import Route, RouteDestination
 if TYPE_CHECKING:
     from shadowmesh.http1.clusters import Cluster
     from shadowmesh.mirror.shadow_request import ShadowCopy
+    from shadowmesh.proxy.client_side import ClientSide
     from shadowmesh.proxy.dataplane import DataPlane
-    from shadowmesh.proxy.downstream import DownstreamProtocol
     from shadowmesh.proxy.request import Request
 
 log = logging.getLogger("shadowmesh")
@@ -57,7 +57,7 @@ log = logging.getLogger("shadowmesh")
 _RESET_TEXT: Final = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
 
-class Exchange:
+class Exchange(TryOwner):
     __slots__ = (
         "_attempt",
         "_body",
@@ -97,7 +97,7 @@ class Exchange:
         "status",
     )
 
-    def __init__(self, dp: DataPlane, down: DownstreamProtocol, req: Request) -> None:
+    def __init__(self, dp: DataPlane, down: ClientSide, req: Request) -> None:
         self.dp = dp
         self.down = down
         self.req = req
@@ -140,28 +140,8 @@ class Exchange:
         return self._tunnel
 
     @property
-    def flags(self) -> str:
-        return self._flags
-
-    @property
-    def route(self) -> Route | None:
-        return self._route
-
-    @property
-    def destination(self) -> RouteDestination | None:
-        return self._dest
-
-    @property
     def last_host(self) -> HostState | None:
         return self._host_tried[-1] if self._host_tried else None
-
-    @property
-    def upstream_time(self) -> float | None:
-        return self._upstream_time
-
-    @property
-    def upstream_local(self) -> str | None:
-        return self._upstream_local
 
     def _replayable(self) -> bool:
         return self._body is None or self._body.replayable
@@ -683,7 +663,13 @@ class Exchange:
                         self._target.decode("latin-1"), self._local, abort_downstream,
                         self._flags, self.req.start_wall, self.req.start,
                         host.spec.host_port if host is not None else None)
-        self.dp.observer.on_request(exchange_record(self))
+        req = self.req
+        dest = self._dest
+        self.dp.observer.on_request(exchange_record(
+            req, self.down.local_address, self.status, self._flags, self.details,
+            self.bytes_received, self.bytes_sent, self.attempts, self._route,
+            dest.cluster if dest is not None else None, self.last_host, self._upstream_time,
+            self._upstream_local, self.dp.source_workload))
         self.down.exchange_done(self, abort_downstream)
 
     def on_downstream_lost(self) -> None:
