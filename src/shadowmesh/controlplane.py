@@ -72,6 +72,9 @@ class ControlPlane:
         self._mtimes: dict[str, float] = {}
         self.table: RoutingTable | None = None
         self.on_issues: Callable[[list[Issue]], None] = _log_issues
+        # called with the resources in force after each accepted change (comparisons)
+        self.on_change: list[Callable[[list[Resource]], None]] = []
+        self.compare: Any = None  # the comparison reports (shadowmesh.compare), when on
 
     # -- ControlPlaneAPI ------------------------------------------------------------------
     @property
@@ -225,6 +228,8 @@ class ControlPlane:
         self.table = table
         for link in self.links:
             link.push(resources, table)
+        for listener in self.on_change:
+            listener(resources)
         self._counts["ok"] += 1
         return _Change(True, issues)
 

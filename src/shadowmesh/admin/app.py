@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from shadowmesh.admin.compare_api import compare_metrics, compare_routes
 from shadowmesh.admin.contract import ApplyResult, ControlPlaneAPI
 from shadowmesh.admin.dashboard import dashboard_routes
 from shadowmesh.admin.guard import WriteGuard
@@ -116,6 +117,7 @@ class AdminHandlers:
     async def metrics(self, request: Request) -> Response:
         snapshot = await self._snapshot()
         body = render_metrics(snapshot, self.control.reload_counts())
+        body += await compare_metrics(self.control)
         return Response(body, media_type=CONTENT_TYPE)
 
     async def config_dump(self, request: Request) -> Response:
@@ -243,5 +245,6 @@ def build_app(control: ControlPlaneAPI, guard: WriteGuard) -> Starlette:
         Route("/api/v1/logs", h.logs, methods=["GET"]),
         Route("/api/v1/graph", h.graph, methods=["GET"]),
         *dashboard_routes(control),
+        *compare_routes(control, guard),
     ]
     return Starlette(routes=routes, exception_handlers={ApiError: _error_response})

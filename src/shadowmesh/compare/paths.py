@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse
+from jsonpath_ng.ext.parser import parse
 
 REDACTED = "[redacted]"
 

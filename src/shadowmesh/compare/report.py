@@ -32,7 +32,7 @@ def _thresholds(stored: StoredReport) -> tuple[float, float]:
 
 def field_rows(stored: StoredReport, endpoint: str | None = None) -> list[dict[str, Any]]:
     relative, absolute = _thresholds(stored)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ep, name, kind, raw, noise, volatile in stored.fields:
         if raw == 0 or (endpoint is not None and ep != endpoint):
             continue

@@ -41,7 +41,7 @@ def fine_value(bucket: int) -> float:
     """A representative latency of a fine bucket: the geometric middle of its bounds."""
     if bucket <= 0:
         return FINE_BASE_MS
-    return FINE_BASE_MS * FINE_RATIO ** (bucket - 0.5)
+    return float(FINE_BASE_MS * FINE_RATIO ** (bucket - 0.5))
 
 
 def coarse_bucket(ms: float) -> int:

@@ -65,6 +65,10 @@ def _seconds(value: str, option: str) -> float:
               help="On SIGTERM, how long requests in flight may take to finish.")
 @click.option("--source-workload", default="unknown", show_default=True,
               help="The `source_workload` label of metrics (who sends traffic through us).")
+@click.option("--compare-store", default=None, metavar="URL",
+              help="Where Comparison reports are kept: sqlite:////PATH (default: "
+                   "$XDG_STATE_HOME/shadowmesh/compare.db) or postgresql://... to share one "
+                   "report between processes and machines.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @telemetry_options
 def run(
@@ -82,6 +86,7 @@ def run(
     mirror_concurrency: int,
     drain_timeout: str,
     source_workload: str,
+    compare_store: str | None,
     verbose: bool,
     access_log: str,
     access_log_format: str,
@@ -115,6 +120,7 @@ def run(
         access_log=access_log,
         access_log_format=access_log_format,
         source_workload=source_workload,
+        compare_store=compare_store,
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers

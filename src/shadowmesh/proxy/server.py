@@ -46,6 +46,7 @@ class RunOptions:
     access_log: str = "-"
     access_log_format: str = "text"
     source_workload: str = "unknown"
+    compare_store: str | None = None  # comparison store URL; None: compare.store.default_url
 
 
 def settle_heap() -> None:
@@ -161,6 +162,11 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     listeners = Listeners(dp, reuse_port=False)
     control = ControlPlane(opts.paths, opts.compile)
     control.links.append(LocalLink(dp, telemetry, listeners))
+    from shadowmesh.compare.runtime import CompareReports, CompareRuntime
+
+    compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
+    control.on_change.append(compare.update)
+    control.compare = CompareReports(opts.compare_store)
     if not control.load_files().ok:
         announce("configuration has errors; not starting")
         return 1
@@ -192,6 +198,8 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     listeners.close()
     await dp.drain(opts.drain_timeout)
     await admin.stop()
+    await asyncio.to_thread(compare.close)
+    control.compare.close()
     await telemetry.aclose()
     announce("stopped")
     return 0

@@ -129,6 +129,9 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
                    source_workload=opts.source_workload)
     telemetry.add_gauge_source(dp.gauges)
     listeners = Listeners(dp, reuse_port=True)
+    from shadowmesh.compare.runtime import CompareRuntime
+
+    compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -144,6 +147,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
         if message[0] == "config":
             table = compile_table(message[1], opts.compile)
             dp.set_table(table)
+            compare.update(message[1])
             dp.tasks.spawn(listeners.sync_gateways(table))
             first_config.set()
         elif message[0] == "snapshot":
@@ -160,6 +164,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
     loop.remove_reader(conn.fileno())
     listeners.close()
     await dp.drain(opts.drain_timeout)
+    await asyncio.to_thread(compare.close)
     await telemetry.aclose()
 
 
@@ -200,8 +205,10 @@ def run_workers(opts: RunOptions) -> int:
 async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLink],
                    port: int) -> int:
     from shadowmesh.admin.server import start_admin
+    from shadowmesh.compare.runtime import CompareReports
     from shadowmesh.proxy.tasks import TaskGroup
 
+    control.compare = CompareReports(opts.compare_store)
     tasks = TaskGroup()
     for link in links:
         link.start_reading()

@@ -181,6 +181,7 @@ class ShadowSettings:
 class MirrorTarget:
     cluster: ClusterSpec
     ppm: int  # sampled parts per million (Istio: 0.0001% steps)
+    role: str = "mirror"  # "noise": a Comparison's second copy to the primary's version
 
 
 @dataclass(frozen=True, slots=True)

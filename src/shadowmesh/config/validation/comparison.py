@@ -148,13 +148,13 @@ def analyze_comparisons(reports: Sequence[Report]) -> None:
         if not isinstance(spec, Comparison) or not spec.host:
             continue
         host = resolve_host(spec.host, report.resource.namespace)
-        subsets = mirrored.get(host)
-        if subsets is None:
+        mirror_subsets = mirrored.get(host)
+        if mirror_subsets is None:
             report.warning(SPEC.field(spec, "host"),
                            f"no VirtualService mirrors traffic for host {quote(spec.host)}: "
                            "nothing will be compared until one does")
         elif (spec.candidate is not None and spec.candidate.subset is not None
-              and spec.candidate.subset not in subsets):
+              and spec.candidate.subset not in mirror_subsets):
             report.warning(SPEC.field(spec, "candidate").field(spec.candidate, "subset"),
                            f"no mirror of host {quote(spec.host)} goes to subset "
                            f"{quote(spec.candidate.subset)}")
