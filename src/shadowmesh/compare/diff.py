@@ -129,7 +129,8 @@ def _text_difference(da: bytes, db: bytes) -> tuple[list[Difference], bool]:
 
 
 def compare(a: Prepared, b: Prepared, spec: CompareSpec) -> PairDiff:
-    if a.status == b.status and a.raw == b.raw and a.headers == b.headers:
+    same_body = a.size == b.size and a.raw == b.raw
+    if same_body and a.status == b.status and a.headers == b.headers:
         return PairDiff([], truncated=a.truncated or b.truncated)  # byte-identical fast path
     out: list[Difference] = []
     if a.status != b.status:
@@ -137,7 +138,7 @@ def compare(a: Prepared, b: Prepared, spec: CompareSpec) -> PairDiff:
     if a.headers != b.headers:
         out.extend(diff_headers(a.headers, b.headers))
     result = PairDiff(out)
-    if a.raw == b.raw:
+    if same_body:
         result.truncated = a.truncated or b.truncated
         return result
     da, db = _decoded(a), _decoded(b)

@@ -287,7 +287,8 @@ class SqlStore:
             seen: set[str] = set()
             out = []
             for (doc,) in cur.fetchall():
-                if doc not in seen:  # one document may be filed under several fields
+                # one document may be filed under several fields: once when not by field
+                if field or doc not in seen:
                     seen.add(doc)
                     out.append(orjson.loads(doc))
             return out
