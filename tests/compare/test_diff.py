@@ -30,7 +30,8 @@ from shadowmesh.compare.jsondiff import diff_json
     ({"a": [{"k": 1}, {"k": 2}]}, {"a": [{"k": 1}, {"k": 5}]},
      [("$.a[1].k", "$.a[*].k", "changed", "2", "5")]),
     ({"a b": 1}, {"a b": 2}, [('$["a b"]', '$["a b"]', "changed", "1", "2")]),
-    ([1, 2], [2, 1], [("$[0]", "$[*]", "changed", "1", "2"), ("$[1]", "$[*]", "changed", "2", "1")]),
+    ([1, 2], [2, 1],
+     [("$[0]", "$[*]", "changed", "1", "2"), ("$[1]", "$[*]", "changed", "2", "1")]),
 ])
 def test_json_field_differences(a: Any, b: Any, expected: list[tuple[str, ...]]) -> None:
     found, capped = diff_json(a, b)

@@ -112,7 +112,7 @@ def test_samples_are_redacted_before_storing() -> None:
              "  capture: {samples: 2}\n")
     engine, store = engine_with(extra)
     batch: list[Any] = []
-    for i in range(5):
+    for _ in range(5):
         p = primary(captured({"password": "hunter2", "n": 1},
                              headers=[(b"x-secret", b"s1"), (b"authorization", b"Bearer a")]))
         c = copy(p.cid, captured({"password": "hunter3", "n": 2},
