@@ -8,6 +8,8 @@ listed like the Istio kinds. The defaults the engine applies live in
 
 from __future__ import annotations
 
+import re
+
 from shadowmesh.config.models.base import IstioModel
 from shadowmesh.config.models.common import StringMatch
 
@@ -64,6 +66,7 @@ class Comparison(IstioModel):
     redact: RedactRules | None = None
 
 
+_QUANTITY = re.compile(r"^([0-9]+)(k|M|G|Ki|Mi|Gi)?$")
 _UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2,
           "Gi": 1024**3}
 
@@ -72,9 +75,7 @@ def byte_quantity(value: int | str) -> int:
     """Bytes from an integer or a Kubernetes quantity (`256Ki`, `1Mi`, `64k`)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    text = str(value).strip()
-    digits = text.rstrip("kMGi")
-    unit = text[len(digits):]
-    if not digits.isdigit() or unit not in _UNITS:
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
         raise ValueError(f"{value!r} is not a byte quantity (e.g. 262144, 256Ki, 1Mi)")
-    return int(digits) * _UNITS[unit]
+    return int(match[1]) * _UNITS[match[2] or ""]
