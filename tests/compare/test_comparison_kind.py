@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support import yaml_builders as yb
+
 from shadowmesh.config import Issue, load_text
 from shadowmesh.config.models import Comparison
 from shadowmesh.routing.compile import compile_table
-from tests.support import yaml_builders as yb
 
 REPO = Path(__file__).resolve().parents[2]
 
