@@ -130,3 +130,12 @@ def test_noise_copy_compiled_as_a_mirror_target_with_role_noise() -> None:
     plain = compile_table(load_text(yb.dump(mesh_docs()), "m.yaml").resources)
     (vhost,) = {id(v): v for d in plain.exact.values() for v in d.values()}.values()
     assert [m.role for m in vhost.routes[0].mirrors] == ["mirror"]
+
+
+def test_crd_manifest_types_every_field_of_the_model() -> None:
+    crd = yaml.safe_load((REPO / "deploy" / "crds" / "comparison.yaml").read_text())
+    assert (crd["spec"]["group"], crd["spec"]["names"]["shortNames"]) == ("shadowmesh.io",
+                                                                          ["cmp"])
+    (version,) = crd["spec"]["versions"]
+    props = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(props) == {info.alias for info in Comparison.model_fields.values()}
