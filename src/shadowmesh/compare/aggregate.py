@@ -31,18 +31,27 @@ SKIP_REASONS: Final = ("backlog", "candidate_missing", "candidate_timed_out", "d
 
 CKey = tuple[str, str]  # namespace, name
 
+# the counters every pair touches, kept as one list per endpoint and minute (fewer keys)
+ROW_COUNTERS: Final = (PAIRS, NOISE_PAIRS, STATUS_MISMATCHES, PRIMARY_5XX, CANDIDATE_5XX,
+                       PRIMARY_BYTES, CANDIDATE_BYTES)
+R_PAIRS, R_NOISE_PAIRS, R_STATUS, R_PRIMARY_5XX, R_CANDIDATE_5XX, R_PRIMARY_BYTES, \
+    R_CANDIDATE_BYTES = range(len(ROW_COUNTERS))
+
 
 @dataclass
 class Delta:
     max_keys: int = DEFAULT_MAX_KEYS
     # (ns, name, minute, endpoint, counter) -> n
     counters: dict[tuple[str, str, int, str, str], int] = field(default_factory=dict)
+    # (ns, name, minute, endpoint) -> values of ROW_COUNTERS
+    rows: dict[tuple[str, str, int, str], list[int]] = field(default_factory=dict)
     # (ns, name, minute, endpoint, field, kind) -> [raw, noise, volatile]
     fields: dict[tuple[str, str, int, str, str, str], list[int]] = field(default_factory=dict)
     # (ns, name, minute, endpoint, signature) -> n; signature: "\n"-joined sorted field|kind
     signatures: dict[tuple[str, str, int, str, str], int] = field(default_factory=dict)
-    # (ns, name, minute, endpoint, side, scale, bucket) -> n
-    latency: dict[tuple[str, str, int, str, str, str, int], int] = field(default_factory=dict)
+    # (ns, name, minute, endpoint, side, scale) -> {bucket: n}
+    latency: dict[tuple[str, str, int, str, str, str], dict[int, int]] = field(
+        default_factory=dict)
     # (ns, name, endpoint, field, time, document JSON)
     samples: list[tuple[str, str, str, str, float, bytes]] = field(default_factory=list)
     # (ns, name) -> (summary JSON, active, first pair time or 0)
@@ -50,8 +59,8 @@ class Delta:
     pairs: int = 0  # pairs recorded in this delta
 
     def size(self) -> int:
-        return (len(self.counters) + len(self.fields) + len(self.signatures)
-                + len(self.latency) + len(self.samples))
+        return (len(self.counters) + len(self.rows) + len(self.fields) + len(self.signatures)
+                + 16 * len(self.latency) + len(self.samples))
 
     def full(self) -> bool:
         return self.size() >= self.max_keys
@@ -62,6 +71,23 @@ class Delta:
     def count(self, key: CKey, minute: int, endpoint: str, counter: str, n: int = 1) -> None:
         k = (key[0], key[1], minute, endpoint, counter)
         self.counters[k] = self.counters.get(k, 0) + n
+
+    def row(self, key: CKey, minute: int, endpoint: str) -> list[int]:
+        k = (key[0], key[1], minute, endpoint)
+        found = self.rows.get(k)
+        if found is None:
+            found = self.rows[k] = [0] * len(ROW_COUNTERS)
+        return found
+
+    def counter_items(self) -> dict[tuple[str, str, int, str, str], int]:
+        """Every counter, rows included (what the store adds)."""
+        out = dict(self.counters)
+        for (ns, name, minute, endpoint), values in self.rows.items():
+            for counter, n in zip(ROW_COUNTERS, values, strict=True):
+                if n:
+                    k = (ns, name, minute, endpoint, counter)
+                    out[k] = out.get(k, 0) + n
+        return out
 
     def skip(self, key: CKey, minute: int, reason: str, n: int = 1) -> None:
         self.count(key, minute, "", SKIPPED_PREFIX + reason, n)
@@ -81,23 +107,36 @@ class Delta:
         k = (key[0], key[1], minute, endpoint, signature)
         self.signatures[k] = self.signatures.get(k, 0) + 1
 
-    def latency_sample(self, key: CKey, minute: int, endpoint: str, side: str, scale: str,
-                       bucket: int) -> None:
-        k = (key[0], key[1], minute, endpoint, side, scale, bucket)
-        self.latency[k] = self.latency.get(k, 0) + 1
+    def histogram(self, key: CKey, minute: int, endpoint: str, side: str, scale: str
+                  ) -> dict[int, int]:
+        k = (key[0], key[1], minute, endpoint, side, scale)
+        found = self.latency.get(k)
+        if found is None:
+            found = self.latency[k] = {}
+        return found
+
+    def latency_items(self) -> list[tuple[tuple[str, str, int, str, str, str, int], int]]:
+        return sorted(((*k, bucket), n) for k, hist in self.latency.items()
+                      for bucket, n in hist.items())
 
     def merge(self, other: Delta) -> None:
         """Add `other` (a delta that failed to flush) into this one."""
         for ck, n in other.counters.items():
             self.counters[ck] = self.counters.get(ck, 0) + n
+        for rk, values in other.rows.items():
+            mine_row = self.rows.setdefault(rk, [0] * len(ROW_COUNTERS))
+            for i, n in enumerate(values):
+                mine_row[i] += n
         for fk, row in other.fields.items():
             mine = self.fields.setdefault(fk, [0, 0, 0])
             for i in range(3):
                 mine[i] += row[i]
         for sk, n in other.signatures.items():
             self.signatures[sk] = self.signatures.get(sk, 0) + n
-        for lk, n in other.latency.items():
-            self.latency[lk] = self.latency.get(lk, 0) + n
+        for lk, hist in other.latency.items():
+            mine_hist = self.latency.setdefault(lk, {})
+            for bucket, n in hist.items():
+                mine_hist[bucket] = mine_hist.get(bucket, 0) + n
         self.samples = other.samples + self.samples
         for key, value in other.comparisons.items():
             self.comparisons.setdefault(key, value)

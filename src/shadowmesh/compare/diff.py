@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from shadowmesh.compare import bodies
@@ -28,20 +28,41 @@ MAX_TEXT_LINES: Final = 2000
 BODY: Final = "body"
 
 
-@dataclass
 class Prepared:
-    status: int
-    headers: dict[str, str]
-    raw: bytes  # as captured (still encoded)
-    size: int
-    truncated: bool
-    encoding: bytes
-    content_type: bytes
-    decoded: bytes | None = None
-    parsed: Any = None
-    parse_state: int = 0  # 0 not tried, 1 parsed, -1 failed
-    decode_error: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    """One response as the comparer sees it. Construction is cheap (the fast path needs
+    nothing else); `normalize` does the per-header and echo work only when needed."""
+
+    __slots__ = ("content_type", "decode_error", "decoded", "echo", "encoding", "fields",
+                 "headers", "parse_state", "parsed", "raw", "size", "status", "truncated")
+
+    def __init__(self, captured: Captured, echo: tuple[bytes, bytes] | None) -> None:
+        self.status = captured.status
+        self.fields = captured.headers
+        self.raw = captured.body  # as captured (still encoded)
+        self.size = captured.size
+        self.truncated = captured.truncated
+        self.echo = echo
+        self.headers: dict[str, str] | None = None
+        self.encoding = b""
+        self.content_type = b""
+        self.decoded: bytes | None = None
+        self.parsed: Any = None
+        self.parse_state = 0  # 0 not tried, 1 parsed, -1 failed
+        self.decode_error = False
+
+    def normalize(self, spec: CompareSpec) -> None:
+        if self.headers is not None:
+            return
+        fields = self.fields
+        if self.echo is not None:
+            shadow, plain = self.echo
+            if self.raw.find(shadow) >= 0:
+                self.raw = self.raw.replace(shadow, plain)
+            if any(v.find(shadow) >= 0 for _, v in fields):
+                fields = [(k, v.replace(shadow, plain)) for k, v in fields]
+        self.headers = header_map(fields, spec.ignored_headers)
+        self.encoding = bodies.header(fields, b"content-encoding")
+        self.content_type = bodies.header(fields, b"content-type")
 
 
 @dataclass
@@ -56,23 +77,7 @@ def prepare(captured: Captured, spec: CompareSpec, echo: tuple[bytes, bytes] | N
             ) -> Prepared:
     """`echo` (shadow authority, authority): undo the shadow Host suffix that a backend
     echoes back (httpbin's `headers.Host`), which is not a difference of the candidate."""
-    headers = captured.headers
-    body = captured.body
-    if echo is not None:
-        shadow, plain = echo
-        if body.find(shadow) >= 0:
-            body = body.replace(shadow, plain)
-        if any(v.find(shadow) >= 0 for _, v in headers):
-            headers = [(k, v.replace(shadow, plain)) for k, v in headers]
-    return Prepared(
-        status=captured.status,
-        headers=header_map(headers, spec.ignored_headers),
-        raw=body,
-        size=captured.size,
-        truncated=captured.truncated,
-        encoding=bodies.header(headers, b"content-encoding"),
-        content_type=bodies.header(headers, b"content-type"),
-    )
+    return Prepared(captured, echo)
 
 
 def _decoded(side: Prepared) -> bytes:
@@ -129,9 +134,13 @@ def _text_difference(da: bytes, db: bytes) -> tuple[list[Difference], bool]:
 
 
 def compare(a: Prepared, b: Prepared, spec: CompareSpec) -> PairDiff:
-    same_body = a.size == b.size and a.raw == b.raw
-    if same_body and a.status == b.status and a.headers == b.headers:
+    if (a.status == b.status and a.size == b.size and a.raw == b.raw
+            and a.fields == b.fields):
         return PairDiff([], truncated=a.truncated or b.truncated)  # byte-identical fast path
+    a.normalize(spec)
+    b.normalize(spec)
+    assert a.headers is not None and b.headers is not None
+    same_body = a.size == b.size and a.raw == b.raw
     out: list[Difference] = []
     if a.status != b.status:
         out.append(Difference(STATUS, STATUS, STATUS, str(a.status), str(b.status)))

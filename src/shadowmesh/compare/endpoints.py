@@ -15,21 +15,18 @@ from typing import Final
 
 OTHER: Final = "other"
 DEFAULT_MAX_ENDPOINTS: Final = 50
+MEMO_SIZE: Final = 8192  # (method, path) -> name, for paths seen again
 
-_NUMBER = re.compile(r"^[0-9]+$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
-                   r"[0-9a-fA-F]{12}$")
-_LONG_HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
-
-
-def is_identifier(segment: str) -> bool:
-    return bool(_NUMBER.match(segment) or _UUID.match(segment) or _LONG_HEX.match(segment))
+# numeric, UUID and long hex segments, replaced in one pass
+_SEGMENT_ID = re.compile(
+    r"(?<=/)(?:[0-9]+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+    r"[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})(?=/|$)")
 
 
 def path_template(target: str) -> str:
     """`/users/42/orders/9f86d081884c7d65?x=1` -> `/users/{id}/orders/{id}`."""
     path = target.split("?", 1)[0].split("#", 1)[0] or "/"
-    return "/".join("{id}" if is_identifier(seg) else seg for seg in path.split("/"))
+    return _SEGMENT_ID.sub("{id}", path)
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,22 @@ class EndpointNamer:
         self.max_endpoints = max_endpoints
         self.known: set[str] = set()
         self.overflow = 0  # requests named `other` because the cap was reached
+        self._memo: dict[tuple[str, str], str] = {}
 
     def name(self, method: str, target: str) -> str:
         path = target.split("?", 1)[0]
+        key = (method, path)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        name = self._name(method, path)
+        if name != OTHER:  # `other` is counted per request: not memoised
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = name
+        return name
+
+    def _name(self, method: str, path: str) -> str:
         for rule in self.rules:
             if rule.method is not None and rule.method != method:
                 continue

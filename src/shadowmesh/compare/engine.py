@@ -58,6 +58,8 @@ class _EndpointState:
     fields: set[tuple[str, str]] = field(default_factory=set)
     signatures: set[str] = field(default_factory=set)
     samples: dict[str, int] = field(default_factory=dict)  # field -> samples sent
+    # (delta, minute) -> that delta's counter row and histograms for this endpoint
+    cached: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -91,6 +93,7 @@ class CompareEngine:
         self._delta = agg.Delta(max_keys=max_keys)
         self._unreported = 0  # pairs held since the store last failed, not yet counted
         self._last_flush = clock()
+        self._echoes: dict[str, tuple[bytes, bytes]] = {}
         self.compared = 0  # pairs compared by this engine (for tests and repr)
         self.store_failures = 0
 
@@ -211,12 +214,15 @@ class CompareEngine:
                          noise_diff)
             noise_diff = None  # the noise copy is counted once per request
 
-    @staticmethod
-    def _echo(authority: str) -> tuple[bytes, bytes] | None:
-        if not authority:
-            return None
-        plain = authority.encode("latin-1", "replace")
-        return shadow_authority(authority).encode("latin-1", "replace"), plain
+    def _echo(self, authority: str) -> tuple[bytes, bytes] | None:
+        found = self._echoes.get(authority)
+        if found is None and authority:
+            plain = authority.encode("latin-1", "replace")
+            found = (shadow_authority(authority).encode("latin-1", "replace"), plain)
+            if len(self._echoes) >= 1024:  # authorities are few; a hostile flood is not kept
+                self._echoes.clear()
+            self._echoes[authority] = found
+        return found
 
     def _failed(self, key: agg.CKey, minute: int, endpoint: str, copy: CopyOutcome) -> None:
         delta = self._delta
@@ -238,18 +244,30 @@ class CompareEngine:
         self.compared += 1
         delta.pairs += 1
         self._unreported += 1
-        delta.count(key, minute, endpoint, agg.PAIRS)
-        delta.count(key, minute, endpoint, agg.PRIMARY_BYTES, first.size)
-        delta.count(key, minute, endpoint, agg.CANDIDATE_BYTES, other.size)
+        cached = ep.cached
+        if not cached or cached[0] is not delta or cached[1] != minute:
+            cached = ep.cached = (
+                delta, minute, delta.row(key, minute, endpoint),
+                delta.histogram(key, minute, endpoint, "primary", FINE),
+                delta.histogram(key, minute, endpoint, "primary", COARSE),
+                delta.histogram(key, minute, endpoint, "candidate", FINE),
+                delta.histogram(key, minute, endpoint, "candidate", COARSE))
+        _, _, row, primary_fine, primary_coarse, candidate_fine, candidate_coarse = cached
+        row[agg.R_PAIRS] += 1
+        row[agg.R_PRIMARY_BYTES] += first.size
+        row[agg.R_CANDIDATE_BYTES] += other.size
         if first.status >= 500:
-            delta.count(key, minute, endpoint, agg.PRIMARY_5XX)
+            row[agg.R_PRIMARY_5XX] += 1
         if other.status >= 500:
-            delta.count(key, minute, endpoint, agg.CANDIDATE_5XX)
+            row[agg.R_CANDIDATE_5XX] += 1
         if first.status != other.status:
-            delta.count(key, minute, endpoint, agg.STATUS_MISMATCHES)
-        for side, ms in (("primary", primary.duration_ms), ("candidate", copy.duration_ms)):
-            delta.latency_sample(key, minute, endpoint, side, FINE, fine_bucket(ms))
-            delta.latency_sample(key, minute, endpoint, side, COARSE, coarse_bucket(ms))
+            row[agg.R_STATUS] += 1
+        for ms, fine, coarse in ((primary.duration_ms, primary_fine, primary_coarse),
+                                 (copy.duration_ms, candidate_fine, candidate_coarse)):
+            b = fine_bucket(ms)
+            fine[b] = fine.get(b, 0) + 1
+            b = coarse_bucket(ms)
+            coarse[b] = coarse.get(b, 0) + 1
         if result.truncated:
             delta.skip(key, minute, "body_truncated")
         if result.decode_error:
@@ -257,7 +275,7 @@ class CompareEngine:
         if result.capped:
             delta.skip(key, minute, "field_cap")
         if noise_diff is not None:
-            delta.count(key, minute, endpoint, agg.NOISE_PAIRS)
+            row[agg.R_NOISE_PAIRS] += 1
             for name, kind in self._field_keys(ep, noise_diff.differences):
                 delta.field_diff(key, minute, endpoint, name, kind, 0, 1, 0)
         if not result.differences:
@@ -330,7 +348,7 @@ class CompareEngine:
                             "memory", exc, delta.size())
             with self._lock:
                 if unreported:
-                    for key in {k[:2] for k in delta.counters}:
+                    for key in {k[:2] for k in delta.counter_items()}:
                         if key in self._states:
                             delta.skip(key, _minute(time.time()), "store_unavailable",
                                        unreported)

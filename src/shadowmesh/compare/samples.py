@@ -52,6 +52,8 @@ def _redacted_json(side: Prepared, spec: CompareSpec) -> Any:
 
 
 def _side(side: Prepared, doc: Any, spec: CompareSpec, latency_ms: float) -> dict[str, Any]:
+    side.normalize(spec)
+    assert side.headers is not None
     headers = [[name, REDACTED if name in spec.redacted_headers else value]
                for name, value in side.headers.items()]
     import orjson

@@ -14,6 +14,7 @@ size is the common-language effect size A = P(candidate > primary) + P(tie) / 2
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,10 +46,8 @@ def fine_value(bucket: int) -> float:
 
 
 def coarse_bucket(ms: float) -> int:
-    for index, bound in enumerate(BOUNDS_MS):
-        if ms <= bound:
-            return index
-    return len(BOUNDS_MS)  # overflow
+    """Index of the first bound >= ms; len(BOUNDS_MS) is the overflow bucket."""
+    return bisect.bisect_left(BOUNDS_MS, ms)
 
 
 def quantile(counts: Mapping[int, int], q: float) -> float | None:

@@ -185,7 +185,7 @@ class SqlStore:
                 cur.executemany(sql, [(ns, name, summary.decode(), 1 if active else 0)
                                       for (ns, name), (summary, active, _) in comparisons])
             self._upsert(cur, "cmp_counters", ("ns", "name", "minute", "endpoint", "counter"),
-                         ("n",), ((*k, n) for k, n in sorted(delta.counters.items())))
+                         ("n",), ((*k, n) for k, n in sorted(delta.counter_items().items())))
             self._upsert(cur, "cmp_fields",
                          ("ns", "name", "minute", "endpoint", "field", "kind"),
                          ("raw", "noise", "volatile"),
@@ -195,7 +195,7 @@ class SqlStore:
                          ((*k, n) for k, n in sorted(delta.signatures.items())))
             self._upsert(cur, "cmp_latency",
                          ("ns", "name", "minute", "endpoint", "side", "scale", "bucket"),
-                         ("n",), ((*k, n) for k, n in sorted(delta.latency.items())))
+                         ("n",), ((*k, n) for k, n in delta.latency_items()))
             if delta.samples:
                 # the cap is per endpoint and field, whoever writes: checked in the insert
                 insert = self._sql(
