@@ -88,6 +88,7 @@ class CompareEngine:
         self.clock = clock
         self.pairing = Pairing(mirror_timeout + PAIR_GRACE_S, MAX_OPEN_GROUPS, clock)
         self._lock = threading.Lock()
+        self._pending: list[CompareSpec] | None = None
         self._by_service: dict[str, _ComparisonState] = {}
         self._states: dict[agg.CKey, _ComparisonState] = {}
         self._delta = agg.Delta(max_keys=max_keys)
@@ -103,31 +104,46 @@ class CompareEngine:
 
     # -- configuration --------------------------------------------------------------------
     def set_specs(self, specs: Sequence[CompareSpec]) -> None:
-        """The Comparisons in force. Removed ones stop capturing; their report stays."""
-        with self._lock:
-            states: dict[agg.CKey, _ComparisonState] = {}
-            for spec in specs:
-                old = self._states.get(spec.key)
-                if old is not None and old.spec == spec:
-                    states[spec.key] = old
-                else:
-                    namer = EndpointNamer(spec.endpoint_rules, self.max_endpoints)
-                    states[spec.key] = _ComparisonState(spec, namer)
-                summary = orjson.dumps({**spec.summary(), "spec": spec.document})
-                self._delta.comparisons[spec.key] = (summary, True, 0.0)
-            for key, state in self._states.items():
-                if key not in states:
-                    summary = orjson.dumps({**state.spec.summary(), "spec": state.spec.document})
-                    self._delta.comparisons[key] = (summary, False, 0.0)
-            by_service: dict[str, _ComparisonState] = {}
-            for state in states.values():
-                for service in sorted(state.spec.services):
-                    by_service.setdefault(service, state)
-            self._states, self._by_service = states, by_service
+        """The Comparisons in force. Removed ones stop capturing; their report stays.
+
+        Called from the control plane (the event loop): it only hands the specs over; the
+        engine's thread applies them before its next batch or flush, so a configuration
+        change never waits for a batch being compared."""
+        self._pending = list(specs)
+
+    def _apply_pending(self) -> None:
+        specs, self._pending = self._pending, None
+        if specs is not None:
+            self._set_specs(specs)
+
+    def _set_specs(self, specs: Sequence[CompareSpec]) -> None:
+        states: dict[agg.CKey, _ComparisonState] = {}
+        for spec in specs:
+            old = self._states.get(spec.key)
+            # the same document keeps what was learned (endpoints, volatile fields)
+            if (old is not None and old.spec.document == spec.document
+                    and old.spec.services == spec.services):
+                old.spec = spec
+                states[spec.key] = old
+            else:
+                namer = EndpointNamer(spec.endpoint_rules, self.max_endpoints)
+                states[spec.key] = _ComparisonState(spec, namer)
+            summary = orjson.dumps({**spec.summary(), "spec": spec.document})
+            self._delta.comparisons[spec.key] = (summary, True, 0.0)
+        for key, state in self._states.items():
+            if key not in states:
+                summary = orjson.dumps({**state.spec.summary(), "spec": state.spec.document})
+                self._delta.comparisons[key] = (summary, False, 0.0)
+        by_service: dict[str, _ComparisonState] = {}
+        for state in states.values():
+            for service in sorted(state.spec.services):
+                by_service.setdefault(service, state)
+        self._states, self._by_service = states, by_service
 
     # -- intake ---------------------------------------------------------------------------
     def consume(self, batch: Sequence[PrimaryOutcome | CopyOutcome]) -> None:
         with self._lock:
+            self._apply_pending()
             for outcome in batch:
                 group = self.pairing.add(outcome)
                 if group is not None:
@@ -143,6 +159,7 @@ class CompareEngine:
         if dropped <= 0:
             return
         with self._lock:
+            self._apply_pending()
             minute = _minute(time.time())
             for key in self._states:
                 self._delta.skip(key, minute, "backlog", dropped)
@@ -331,6 +348,7 @@ class CompareEngine:
     def flush(self) -> bool:
         """Write the aggregates gathered so far; on failure keep them (bounded)."""
         with self._lock:
+            self._apply_pending()
             delta, self._delta = self._delta, agg.Delta(max_keys=self.max_keys)
             self._last_flush = self.clock()
             unreported, self._unreported = self._unreported, 0

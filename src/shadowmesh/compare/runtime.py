@@ -47,6 +47,13 @@ class CompareRuntime:
         return f"<CompareRuntime {self.engine!r} {self.queue!r}>"
 
     def update(self, resources: Sequence[Resource]) -> None:
+        try:
+            self._update(resources)
+        except Exception:  # comparison must never take the configuration change down
+            log.exception("applying the Comparisons failed; comparison continues with the "
+                          "previous ones")
+
+    def _update(self, resources: Sequence[Resource]) -> None:
         if self.engine is None and not any(isinstance(r.spec, Comparison) for r in resources):
             return
         from shadowmesh.compare.spec import build_specs, capture_limits

@@ -94,6 +94,13 @@ def run(
     """Proxy HTTP traffic with the routing and mirroring rules in PATHS."""
     from shadowmesh.proxy.server import RunOptions
 
+    if compare_store is not None:
+        from shadowmesh.compare.store import open_store
+
+        try:
+            open_store(compare_store)  # the URL's form only: nothing connects yet
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--compare-store") from exc
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="shadowmesh: %(levelname)s: %(message)s", stream=sys.stderr)
     listen_host, listen_port = _hostport(listen, "--listen")
