@@ -56,7 +56,8 @@ def _dedupe(issues: Sequence[Issue]) -> list[Issue]:
 
 
 def _kubectl_name(res: Resource) -> str:
-    return f"{res.kind.lower()}.networking.istio.io/{res.metadata.name}"
+    group = res.api_version.rpartition("/")[0] or "networking.istio.io"  # Comparison: shadowmesh.io
+    return f"{res.kind.lower()}.{group}/{res.metadata.name}"
 
 
 class ControlPlane:

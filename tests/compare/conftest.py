@@ -31,6 +31,11 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """`postgresql://postgres@127.0.0.1:PORT/postgres`; stopped at the end of the session."""

@@ -4,18 +4,19 @@ shapes), /openapi.json, /metrics, and the `shadowmesh compare` command."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.testclient import TestClient
 from tests.compare.outcomes import captured, copy, primary
 from tests.support import yaml_builders as yb
 
-from shadowmesh.admin.app import build_app
-from shadowmesh.admin.guard import WriteGuard
+from shadowmesh.admin.server import start_admin
 from shadowmesh.compare.commands import compare
 from shadowmesh.compare.engine import CompareEngine
 from shadowmesh.compare.runtime import CompareReports
@@ -58,14 +59,33 @@ def filled(tmp_path: Path) -> tuple[ControlPlane, str]:
     return control, url
 
 
-def client(control: ControlPlane, token: str | None = None) -> TestClient:
-    return TestClient(build_app(control, WriteGuard.for_listener("127.0.0.1", token)))
+@asynccontextmanager
+async def client(control: ControlPlane, token: str | None = None
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The real admin server on a loopback port, and a client for it."""
+    server = await start_admin(control, "127.0.0.1", 0, token)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10,
+                                     trust_env=False) as http:
+            yield http
+    finally:
+        await server.stop()
 
 
-def test_admin_routes_answer_the_compare_api_shapes(filled: tuple[ControlPlane, str]) -> None:
+@pytest.mark.anyio
+async def test_admin_routes_answer_the_compare_api_shapes(
+        filled: tuple[ControlPlane, str]) -> None:
     control, _ = filled
-    http = client(control)
-    (cmp,) = http.get("/api/v1/comparisons", params={"min_pairs": "50"}).json()["comparisons"]
+    async with client(control) as http:
+        await check_routes(http)
+
+
+async def check_routes(http: httpx.AsyncClient) -> None:
+    async def get(url: str, **params: str) -> Any:
+        response = await http.get(url, params=params)
+        return response.json() if response.status_code == 200 else response.status_code
+
+    (cmp,) = (await get("/api/v1/comparisons", min_pairs="50"))["comparisons"]
     assert {"name", "namespace", "host", "candidate", "noise", "active", "since", "pairs",
             "skipped", "verdict", "endpoints"} <= set(cmp)
     assert (cmp["pairs"], cmp["active"], cmp["verdict"]["decision"]) == (60, True, "HOLD")
@@ -75,29 +95,28 @@ def test_admin_routes_answer_the_compare_api_shapes(filled: tuple[ControlPlane, 
     assert {"pairs", "different", "noise", "same", "diff_rate", "noise_rate",
             "status_mismatches", "errors", "latency", "size", "verdict"} <= set(users)
     assert users["latency"]["test"] == "mann-whitney-u" and users["latency"]["regression"]
-    one = http.get("/api/v1/comparisons/default/httpbin").json()
-    assert one["name"] == "httpbin"
-    fields = http.get("/api/v1/comparisons/default/httpbin/fields",
-                      params={"endpoint": "GET /users/{id}"}).json()["fields"]
+    assert (await get("/api/v1/comparisons/default/httpbin"))["name"] == "httpbin"
+    base = "/api/v1/comparisons/default/httpbin"
+    fields = (await get(f"{base}/fields", endpoint="GET /users/{id}"))["fields"]
     assert [(f["path"], f["kind"], f["classification"]) for f in fields] == [
         ("$.name", "changed", "regression"), ("$.token", "changed", "regression")]
-    (sample,) = http.get("/api/v1/comparisons/default/httpbin/samples",
-                         params={"endpoint": "GET /users/{id}", "path": "$.name",
-                                 "limit": "1"}).json()["samples"]
+    (sample,) = (await get(f"{base}/samples", endpoint="GET /users/{id}", path="$.name",
+                           limit="1"))["samples"]
     assert sample["request"]["method"] == "GET" and "s3cret" not in json.dumps(sample)
-    latency = http.get("/api/v1/comparisons/default/httpbin/latency",
-                       params={"endpoint": "GET /users/{id}"}).json()
+    latency = await get(f"{base}/latency", endpoint="GET /users/{id}")
     assert len(latency["primary"]) == len(latency["bounds_ms"]) + 1
     assert sum(latency["candidate"]) == 30 and latency["candidate"][6] == 30  # 20-50 ms
-    assert http.get("/api/v1/comparisons/default/nope/fields").status_code == 404
-    assert http.get("/api/v1/comparisons", params={"since": "soon"}).status_code == 400
-    paths = http.get("/openapi.json").json()["paths"]
+    assert await get("/api/v1/comparisons/default/nope/fields") == 404
+    assert await get("/api/v1/comparisons", since="soon") == 400
+    paths = (await get("/openapi.json"))["paths"]
     assert "/api/v1/comparisons/{namespace}/{name}/fields" in paths
 
 
-def test_metrics_from_the_store(filled: tuple[ControlPlane, str]) -> None:
+@pytest.mark.anyio
+async def test_metrics_from_the_store(filled: tuple[ControlPlane, str]) -> None:
     control, _ = filled
-    text = client(control).get("/metrics").text
+    async with client(control) as http:
+        text = (await http.get("/metrics")).text
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples
                if s.name.startswith("shadowmesh_compare")}
@@ -113,14 +132,17 @@ def test_metrics_from_the_store(filled: tuple[ControlPlane, str]) -> None:
                      ("kind", "changed")))] == 60
 
 
-def test_reset_is_a_write(filled: tuple[ControlPlane, str]) -> None:
+@pytest.mark.anyio
+async def test_reset_is_a_write(filled: tuple[ControlPlane, str]) -> None:
     control, _ = filled
-    guarded = client(control, token="t")
-    assert guarded.post("/api/v1/comparisons/reset").status_code == 403
-    ok = guarded.post("/api/v1/comparisons/reset", headers={"authorization": "Bearer t"},
-                      params={"namespace": "default", "name": "httpbin"})
-    assert ok.status_code == 200
-    assert guarded.get("/api/v1/comparisons").json()["comparisons"] == []
+    async with client(control, token="t") as guarded:
+        assert (await guarded.post("/api/v1/comparisons/reset")).status_code == 403
+        ok = await guarded.post("/api/v1/comparisons/reset",
+                                headers={"authorization": "Bearer t"},
+                                params={"namespace": "default", "name": "httpbin"})
+        assert ok.status_code == 200
+        body = (await guarded.get("/api/v1/comparisons")).json()
+        assert body["comparisons"] == []
 
 
 def test_cli_report_json_and_verdict_exit_codes(filled: tuple[ControlPlane, str]) -> None:
