@@ -93,7 +93,7 @@ def test_candidate_failures_and_skips_are_counted_by_reason() -> None:
         p = primary(captured({}))
         batch += [p, copy(p.cid, None, kind=kind, reason="UF")]
     lonely = primary(captured({}))  # its copy never comes
-    other_subset = primary(captured({}))  # only a copy to another subset: no candidate
+    other_subset = primary(captured({}))  # a copy to another subset only: not a pair
     batch += [lonely, other_subset, copy(other_subset.cid, captured({}), subset="v3")]
     engine.consume(batch)
     clock[0] = 10.0
@@ -101,7 +101,7 @@ def test_candidate_failures_and_skips_are_counted_by_reason() -> None:
     engine.flush()
     cmp = report(store)
     assert {k: v for k, v in cmp["skipped"].items() if v} == {
-        "candidate_missing": 3, "candidate_timed_out": 2}
+        "candidate_missing": 2, "candidate_timed_out": 2}
     (ep,) = cmp["endpoints"] or [None]  # failed copies are errors of their endpoint
     assert ep is not None and ep["errors"]["candidate_failed"] == 1
     assert ep["errors"]["candidate_timed_out"] == 1 and ep["pairs"] == 0

@@ -208,8 +208,7 @@ class CompareEngine:
             return
         candidates = [c for c in group.copies if self._is_candidate(spec, c)]
         if not candidates:
-            delta.skip(key, minute, "candidate_missing")
-            return
+            return  # no copy went to the candidate (only a noise copy, or another mirror)
         endpoint = state.namer.name(primary.method, primary.target)
         ep = state.endpoints.get(endpoint)
         if ep is None:
