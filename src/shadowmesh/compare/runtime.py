@@ -12,6 +12,7 @@ here runs on the event loop except `update` (no I/O) and the queue's enqueue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ class CompareRuntime:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._dropped_seen = 0
+        self._installed = False
 
     def __repr__(self) -> str:
         return f"<CompareRuntime {self.engine!r} {self.queue!r}>"
@@ -64,6 +66,9 @@ class CompareRuntime:
         assert self.engine is not None and self.queue is not None
         self.engine.set_specs(specs)
         self.queue.limits = capture_limits(specs)  # replaced whole: read by the loop
+        if not self._installed:
+            self._installed = True  # tried once: the engine runs whatever happens here
+            self.dataplane.outcomes = self.queue
 
     def _start(self) -> None:
         from shadowmesh.compare.engine import CompareEngine
@@ -74,7 +79,6 @@ class CompareRuntime:
                                flush_interval=self.flush_interval)
         queue = OutcomeQueue(engine.consume, name="shadowmesh-compare")
         self.engine, self.queue = engine, queue
-        self.dataplane.outcomes = queue
         self._flusher = threading.Thread(target=self._flush_loop, name="shadowmesh-compare-flush",
                                          daemon=True)
         self._flusher.start()
@@ -98,7 +102,9 @@ class CompareRuntime:
     def close(self) -> None:
         """Deliver what is queued, flush, and stop the threads."""
         if self.queue is not None:
-            self.dataplane.outcomes = None
+            # a data plane that never took the sink (install failed) has nothing to undo
+            with contextlib.suppress(AttributeError):
+                self.dataplane.outcomes = None
             self.queue.close()
         self._stop.set()
         if self._flusher is not None:
