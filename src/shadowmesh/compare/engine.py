@@ -37,6 +37,7 @@ from shadowmesh.mirror.outcomes import (
     FAILED,
     ROLE_NOISE,
     TIMED_OUT,
+    Captured,
     CopyOutcome,
     PrimaryOutcome,
 )
@@ -50,6 +51,8 @@ OTHER_FIELD: Final = "$<other fields>"
 OVERFLOW_SIGNATURE: Final = "*"
 PAIR_GRACE_S: Final = 2.0
 MAX_OPEN_GROUPS: Final = 50_000
+SAME: Final = PairDiff([])
+SAME_TRUNCATED: Final = PairDiff([], truncated=True)
 
 
 @dataclass
@@ -214,20 +217,30 @@ class CompareEngine:
         if ep is None:
             ep = state.endpoints[endpoint] = _EndpointState()
         echo = self._echo(primary.authority)
-        first = prepare(primary.response, spec)
+        answer = primary.response
+        first: Prepared | None = None
         noise_diff: PairDiff | None = None
         for copy in group.copies:
             if copy.role == ROLE_NOISE and copy.kind == ANSWERED and copy.response is not None:
+                first = prepare(answer, spec)
                 noise_diff = compare(first, prepare(copy.response, spec, echo), spec)
                 break
         for copy in candidates:
-            if copy.kind != ANSWERED or copy.response is None:
+            got = copy.response
+            if copy.kind != ANSWERED or got is None:
                 self._failed(key, minute, endpoint, copy)
                 continue
-            other = prepare(copy.response, spec, echo)
-            result = compare(first, other, spec)
-            self._record(state, ep, minute, endpoint, primary, copy, first, other, result,
-                         noise_diff)
+            other: Prepared | None = None
+            if (answer.status == got.status and answer.size == got.size
+                    and answer.body == got.body and answer.headers == got.headers):
+                # byte-identical: nothing to prepare, parse or diff
+                result = SAME_TRUNCATED if answer.truncated or got.truncated else SAME
+            else:
+                first = first or prepare(answer, spec)
+                other = prepare(got, spec, echo)
+                result = compare(first, other, spec)
+            self._record(state, ep, minute, endpoint, primary, copy, answer, got, first, other,
+                         result, noise_diff)
             noise_diff = None  # the noise copy is counted once per request
 
     def _echo(self, authority: str) -> tuple[bytes, bytes] | None:
@@ -252,8 +265,9 @@ class CompareEngine:
             delta.skip(key, minute, "candidate_missing")
 
     def _record(self, state: _ComparisonState, ep: _EndpointState, minute: int,
-                endpoint: str, primary: PrimaryOutcome, copy: CopyOutcome, first: Prepared,
-                other: Prepared, result: PairDiff, noise_diff: PairDiff | None) -> None:
+                endpoint: str, primary: PrimaryOutcome, copy: CopyOutcome, answer: Captured,
+                got: Captured, first: Prepared | None, other: Prepared | None,
+                result: PairDiff, noise_diff: PairDiff | None) -> None:
         spec = state.spec
         key = spec.key
         delta = self._delta
@@ -270,13 +284,13 @@ class CompareEngine:
                 delta.histogram(key, minute, endpoint, "candidate", COARSE))
         _, _, row, primary_fine, primary_coarse, candidate_fine, candidate_coarse = cached
         row[agg.R_PAIRS] += 1
-        row[agg.R_PRIMARY_BYTES] += first.size
-        row[agg.R_CANDIDATE_BYTES] += other.size
-        if first.status >= 500:
+        row[agg.R_PRIMARY_BYTES] += answer.size
+        row[agg.R_CANDIDATE_BYTES] += got.size
+        if answer.status >= 500:
             row[agg.R_PRIMARY_5XX] += 1
-        if other.status >= 500:
+        if got.status >= 500:
             row[agg.R_CANDIDATE_5XX] += 1
-        if first.status != other.status:
+        if answer.status != got.status:
             row[agg.R_STATUS] += 1
         for ms, fine, coarse in ((primary.duration_ms, primary_fine, primary_coarse),
                                  (copy.duration_ms, candidate_fine, candidate_coarse)):
@@ -295,8 +309,8 @@ class CompareEngine:
             for name, kind in self._field_keys(ep, noise_diff.differences):
                 delta.field_diff(key, minute, endpoint, name, kind, 0, 1, 0)
         if not result.differences:
-            delta.signature(key, minute, endpoint, "")
-            return
+            return  # `same` is what the pairs with a difference leave over
+        assert first is not None and other is not None
         signature = f"{primary.method} {primary.target}"
         keys = self._field_keys(ep, result.differences)
         values = {d.field: d.primary for d in result.differences}
