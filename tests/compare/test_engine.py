@@ -121,7 +121,7 @@ def test_samples_are_redacted_before_storing() -> None:
     engine.consume(batch)
     engine.flush()
     samples = store.samples("default", "httpbin", None, "$.password", 10)
-    assert len(samples) == 2  # the cap per endpoint and field
+    assert len(samples) == 2  # the Comparison's cap per endpoint and field
     text = str(samples)
     for secret in ("hunter2", "hunter3", "s1", "s2", "Bearer"):
         assert secret not in text

@@ -52,8 +52,8 @@ class Delta:
     # (ns, name, minute, endpoint, side, scale) -> {bucket: n}
     latency: dict[tuple[str, str, int, str, str, str], dict[int, int]] = field(
         default_factory=dict)
-    # (ns, name, endpoint, field, time, document JSON)
-    samples: list[tuple[str, str, str, str, float, bytes]] = field(default_factory=list)
+    # (ns, name, endpoint, field, time, document JSON, cap per endpoint and field)
+    samples: list[tuple[str, str, str, str, float, bytes, int]] = field(default_factory=list)
     # (ns, name) -> (summary JSON, active, first pair time or 0)
     comparisons: dict[CKey, tuple[bytes, bool, float]] = field(default_factory=dict)
     pairs: int = 0  # pairs recorded in this delta

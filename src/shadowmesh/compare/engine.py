@@ -355,7 +355,8 @@ class CompareEngine:
         for name in wanted[:3]:  # one document under a few of its fields, not all of them
             ep.samples[name] = ep.samples.get(name, 0) + 1
             self._delta.samples.append(
-                (spec.namespace, spec.name, endpoint, name, primary.start_time, body))
+                (spec.namespace, spec.name, endpoint, name, primary.start_time, body,
+                 spec.samples))
 
     # -- storing --------------------------------------------------------------------------
     def flush(self) -> bool:

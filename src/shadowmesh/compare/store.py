@@ -1,6 +1,6 @@
 """Where the aggregates live: SQLite (default, a file) or PostgreSQL (shared by processes).
 
-    store = open_store("sqlite:///var/lib/shadowmesh/compare.db" | "postgresql://...")
+    store = open_store("sqlite:////var/lib/shadowmesh/compare.db" | "postgresql://...")
     store.apply(delta)          # add a Delta, in one transaction; raises StoreUnavailable
     store.comparisons()         # what has been compared (active or not)
     store.load(ns, name, since) # the sums a report is built from
@@ -202,21 +202,11 @@ class SqlStore:
                     "INSERT INTO cmp_samples (ns, name, endpoint, field, time, doc) "
                     "SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM cmp_samples "
                     "WHERE ns = ? AND name = ? AND endpoint = ? AND field = ?) < ?")
-                for ns, name, endpoint, fld, when, doc in delta.samples:
-                    cap = self._sample_cap(delta, ns, name)
+                for ns, name, endpoint, fld, when, doc, cap in delta.samples:
                     cur.execute(insert, (ns, name, endpoint, fld, when, doc.decode(),
                                          ns, name, endpoint, fld, cap))
 
         self._run(work)
-
-    @staticmethod
-    def _sample_cap(delta: Delta, ns: str, name: str) -> int:
-        entry = delta.comparisons.get((ns, name))
-        if entry is not None:
-            samples = orjson.loads(entry[0]).get("samples")
-            if isinstance(samples, int):
-                return samples
-        return 20
 
     # -- reading --------------------------------------------------------------------------
     def comparisons(self) -> list[StoredComparison]:
