@@ -1,5 +1,5 @@
-"""The report's surfaces on a store filled by the engine: admin API routes (COMPARE-API.md
-shapes), /openapi.json, /metrics, and the `shadowmesh compare` command."""
+"""The report's surfaces on a store filled by the engine: admin API routes (the report's
+documents), /openapi.json, /metrics, and the `shadowmesh compare` command."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The comparison report over the admin API (shapes: COMPARE-API.md), plus its metrics.
+"""The comparison report over the admin API (documents: compare/report.py), plus metrics.
 
     GET  /api/v1/comparisons                                  every Comparison's summary
     GET  /api/v1/comparisons/{namespace}/{name}               one summary
@@ -241,7 +241,7 @@ _VERDICT_PARAMS = [_q("endpoint", "only this endpoint, e.g. `GET /users/{id}`"),
                    _q("min_pairs", "verdict: pairs needed (200)")]
 _ONE = "/api/v1/comparisons/{namespace}/{name}"
 COMPARE_PATHS: dict[str, Any] = {
-    "/api/v1/comparisons": _get("Comparison reports (COMPARE-API.md ComparisonSummary)",
+    "/api/v1/comparisons": _get("Comparison reports: a summary per Comparison, endpoints ranked",
                                 _VERDICT_PARAMS, "{comparisons: [...]}"),
     "/api/v1/comparisons/reset": {"post": {
         "summary": "Forget comparison reports (all, or ?namespace=&name=)",

@@ -25,7 +25,7 @@ PRIMARY_BYTES: Final = "primary_bytes"
 CANDIDATE_BYTES: Final = "candidate_bytes"
 SKIPPED_PREFIX: Final = "skipped:"
 
-# skip reasons (COMPARE-API.md), plus field_cap and primary_missing
+# skip reasons of the report, field_cap and primary_missing last
 SKIP_REASONS: Final = ("backlog", "candidate_missing", "candidate_timed_out", "decode_error",
                        "body_truncated", "store_unavailable", "field_cap", "primary_missing")
 

@@ -97,7 +97,8 @@ class StoreSource:
 @click.option("--compare-store", default=None, metavar="URL",
               help="Read the store directly (sqlite:////PATH or postgresql://...) instead of "
                    "the admin API.")
-@click.option("--json", "as_json", is_flag=True, help="The report as JSON (COMPARE-API.md).")
+@click.option("--json", "as_json", is_flag=True,
+              help="The report as JSON (the admin API's document).")
 @click.option("--endpoint", default=None, help="Only this endpoint, e.g. 'GET /users/{id}'.")
 @click.option("--since", default=None, help="Only pairs of the last DURATION (e.g. 10m, 1h).")
 @click.option("--verdict", "verdict_only", is_flag=True,

@@ -1,4 +1,12 @@
-"""The report documents of COMPARE-API.md, built from what the store summed.
+"""The report's documents, built from what the store summed.
+
+    {"comparisons": [summary]}   summary: name, namespace, host, candidate, noise, active,
+                                 since, pairs, skipped{reason}, verdict, endpoints[]
+    endpoint: endpoint, pairs, different, noise, same, diff_rate, noise_rate,
+              status_mismatches, errors{}, latency{primary, candidate, p50_change,
+              regression, test, p_value, effect}, size{}, verdict
+    {"fields": [endpoint, path, kind, diffs, raw_rate, noise_rate, classification]}
+    {"endpoint", "bounds_ms", "primary", "candidate"}   latency histograms
 
 Classification happens here, at read time, from the aggregates of every process: a field
 is a regression, noise or volatile by noise.py; a pair is `different` when one of its

@@ -1,6 +1,6 @@
 """Sample pairs as stored: redacted (headers by name, JSON fields by JSONPath) first.
 
-A sample is the COMPARE-API sample document. Values shown in its differences are read back
+A sample is the admin API's sample document. Values shown in its differences are read back
 from the redacted documents, so a redacted field never reaches the store, even as the
 value of a difference.
 """

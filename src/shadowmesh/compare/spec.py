@@ -62,7 +62,7 @@ class CompareSpec:
         return self.candidate_subset is None or subset == self.candidate_subset
 
     def summary(self) -> dict[str, Any]:
-        """What the report shows about the spec (COMPARE-API ComparisonSummary fields)."""
+        """What the report shows about the spec (fields of a comparison's summary)."""
         return {
             "host": self.host,
             "candidate": {"service": self.candidate_host or self.host,

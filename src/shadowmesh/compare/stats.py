@@ -25,7 +25,7 @@ FINE_RATIO: Final = 1.05
 FINE_BUCKETS: Final = 400
 _LOG_RATIO: Final = math.log(FINE_RATIO)
 
-# the coarse histogram of the report and of Prometheus (COMPARE-API.md)
+# the coarse histogram of the report and of Prometheus
 BOUNDS_MS: Final = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 FINE: Final = "fine"
