@@ -73,7 +73,10 @@ class StoreSource:
         if params.get("since"):
             from shadowmesh.telemetry.logquery import parse_duration
 
-            since = time.time() - parse_duration(params["since"])
+            try:
+                since = time.time() - parse_duration(params["since"])
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--since") from exc
         return build_report(self.store, options, endpoint=params.get("endpoint"), since=since)
 
     def details(self, ns: str, name: str, endpoint: str) -> tuple[list[Any], list[Any]]:

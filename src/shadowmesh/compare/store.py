@@ -350,5 +350,5 @@ def open_store(url: str | None) -> Store:
     if url.startswith("sqlite:///"):
         # as SQLAlchemy reads it: sqlite:///relative/path, sqlite:////absolute/path
         return SqliteStore(url[len("sqlite:///"):])
-    raise ValueError(f"unknown comparison store {url!r}: use sqlite:///PATH or "
-                     "postgresql://USER@HOST:PORT/DB")
+    raise ValueError(f"unknown comparison store {url!r}: use sqlite:////ABSOLUTE/PATH, "
+                     "sqlite:///RELATIVE/PATH or postgresql://USER@HOST:PORT/DB")
