@@ -227,3 +227,20 @@ def test_latency_regression_flagged_with_the_test_and_effect() -> None:
     assert cmp["verdict"]["decision"] == "HOLD"
     assert any("median latency" in r for r in cmp["verdict"]["reasons"])
     assert time.time() > 0
+
+
+def test_open_groups_are_bounded_and_expire_oldest_first() -> None:
+    from shadowmesh.compare.pairing import Pairing
+
+    clock = [0.0]
+    pairing = Pairing(timeout=5.0, max_open=2, clock=lambda: clock[0])
+    first, second, third = (primary(captured({})) for _ in range(3))
+    for p in (first, second, third):
+        assert pairing.add(p) is None  # each waits for its copy
+    (dropped,) = pairing.expire()  # over the bound: the oldest goes
+    assert dropped.primary is first
+    done = pairing.add(copy(second.cid, captured({})))
+    assert done is not None and done.complete and repr(pairing) == "<Pairing 1 open>"
+    clock[0] = 6.0
+    (late,) = pairing.expire()
+    assert late.primary is third and not pairing.open
