@@ -234,6 +234,10 @@ def test_comparison_lifecycle_through_the_admin_api_and_cli(start_proxy: StartPr
         assert deleted.returncode == 0, deleted.stderr
         (cmp,) = proxy.admin_get("/api/v1/comparisons").json()["comparisons"]
         assert cmp["active"] is False  # the report stays until --reset
+        read = from_store(store)
+        deadline = time.monotonic() + 10
+        while read()["active"] and time.monotonic() < deadline:  # the engine took the delete
+            time.sleep(0.1)
         reset = compare_cli("--reset", *admin)
         assert reset.returncode == 0, reset.stderr
         assert proxy.admin_get("/api/v1/comparisons").json()["comparisons"] == []

@@ -244,3 +244,15 @@ def test_open_groups_are_bounded_and_expire_oldest_first() -> None:
     clock[0] = 6.0
     (late,) = pairing.expire()
     assert late.primary is third and not pairing.open
+
+
+def test_a_running_comparison_reset_is_listed_again_at_the_next_flush() -> None:
+    engine, store = engine_with()
+    p = primary(captured({"v": 1}))
+    engine.consume([p, copy(p.cid, captured({"v": 2}))])
+    engine.flush()
+    store.reset()
+    assert build_report(store)["comparisons"] == []
+    engine.flush()
+    cmp = report(store)
+    assert (cmp["name"], cmp["active"], cmp["pairs"]) == ("httpbin", True, 0)

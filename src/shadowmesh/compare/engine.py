@@ -71,6 +71,10 @@ class _ComparisonState:
     namer: EndpointNamer
     endpoints: dict[str, _EndpointState] = field(default_factory=dict)
 
+    @property
+    def summary(self) -> bytes:
+        return orjson.dumps({**self.spec.summary(), "spec": self.spec.document})
+
 
 def _minute(epoch: float) -> int:
     return int(epoch) // 60 * 60
@@ -131,12 +135,10 @@ class CompareEngine:
             else:
                 namer = EndpointNamer(spec.endpoint_rules, self.max_endpoints)
                 states[spec.key] = _ComparisonState(spec, namer)
-            summary = orjson.dumps({**spec.summary(), "spec": spec.document})
-            self._delta.comparisons[spec.key] = (summary, True, 0.0)
+            self._delta.comparisons[spec.key] = (states[spec.key].summary, True, 0.0)
         for key, state in self._states.items():
             if key not in states:
-                summary = orjson.dumps({**state.spec.summary(), "spec": state.spec.document})
-                self._delta.comparisons[key] = (summary, False, 0.0)
+                self._delta.comparisons[key] = (state.summary, False, 0.0)
         by_service: dict[str, _ComparisonState] = {}
         for state in states.values():
             for service in sorted(state.spec.services):
@@ -363,6 +365,10 @@ class CompareEngine:
         """Write the aggregates gathered so far; on failure keep them (bounded)."""
         with self._lock:
             self._apply_pending()
+            for key, state in self._states.items():
+                # every flush says which Comparisons are in force, so a report reset while
+                # one is running lists it again at once
+                self._delta.comparisons.setdefault(key, (state.summary, True, 0.0))
             delta, self._delta = self._delta, agg.Delta(max_keys=self.max_keys)
             self._last_flush = self.clock()
             unreported, self._unreported = self._unreported, 0
