@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "logs": "shadowmesh.admin.commands:logs",
     "load": "shadowmesh.loadgen.commands:load",
     "demo": "shadowmesh.demo.commands:demo",
+    "compare": "shadowmesh.compare.commands:compare",
 }
 
 

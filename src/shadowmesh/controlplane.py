@@ -89,7 +89,8 @@ def _dedupe(issues: Sequence[Issue]) -> list[Issue]:
 
 
 def _kubectl_name(res: Resource) -> str:
-    return f"{res.kind.lower()}.networking.istio.io/{res.metadata.name}"
+    group = res.api_version.rpartition("/")[0] or "networking.istio.io"  # Comparison: shadowmesh.io
+    return f"{res.kind.lower()}.{group}/{res.metadata.name}"
 
 
 FileSignature = dict[str, tuple[int, int]]  # path -> (mtime_ns, size)
@@ -108,6 +109,9 @@ class ControlPlane:
         self._ready = False
         self._signature: FileSignature = {}
         self.on_issues: Callable[[list[Issue]], None] = _log_issues
+        # called with the resources in force after each accepted change (comparisons)
+        self.on_change: list[Callable[[list[Resource]], None]] = []
+        self.compare: Any = None  # the comparison reports (shadowmesh.compare), when on
 
     @property
     def table(self) -> RoutingTable | None:
@@ -311,6 +315,11 @@ class ControlPlane:
             log.error("%s", message)
             return _Change(False, [Issue("error", message)])
         self._state = _State(files, applied, frozenset(deleted), table, kube)
+        for listener in self.on_change:
+            try:
+                listener(resources)
+            except Exception:  # a listener's bug must not undo a change already in force
+                log.exception("a configuration listener failed")
         self._counts["ok"] += 1
         return _Change(True, issues)
 

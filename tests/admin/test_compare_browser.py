@@ -424,7 +424,6 @@ def planted_mesh(tmp_path: Path) -> Iterator[ShadowmeshProcess]:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(strict=True, reason="needs the comparison engine")
 def test_compare_view_on_a_real_mesh(
     planted_mesh: ShadowmeshProcess, dashboard: Callable[[str], Dashboard], tmp_path: Path
 ) -> None:

@@ -117,7 +117,6 @@ def test_demo_end_to_end(tmp_path: Path, workdir: Path) -> None:
     assert wait_gone(str(workdir)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs the comparison engine")
 def test_demo_step_three_finds_the_planted_changes(tmp_path: Path, workdir: Path) -> None:
     run = subprocess.run(demo_argv(workdir), capture_output=True, text=True, cwd=tmp_path,
                          timeout=RUN_TIMEOUT_S)

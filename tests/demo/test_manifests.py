@@ -79,7 +79,6 @@ def test_the_comparison_compares_v2_with_v1_and_a_noise_copy() -> None:
     }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="needs the comparison engine (kind: Comparison)")
 def test_the_comparison_validates_with_the_mirror(tmp_path: Path) -> None:
     files = write_manifests(tmp_path, PORTS)
     loaded = load_paths([files.services, files.destination_rule, files.route_mirror,

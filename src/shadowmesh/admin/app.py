@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shadowmesh.admin.bounded import ShapeError
+from shadowmesh.admin.compare_api import compare_metrics, compare_routes
 from shadowmesh.admin.contract import ApplyResult, ControlPlaneAPI
 from shadowmesh.admin.dashboard import dashboard_routes
 from shadowmesh.admin.guard import SameOrigin, WriteGuard, content_type_refusal
@@ -160,6 +161,7 @@ class AdminHandlers:
         kubernetes = getattr(self.control, "kubernetes", None)
         if kubernetes is not None:
             body += kubernetes.metrics.render()
+        body += await compare_metrics(self.control)
         return Response(body, media_type=CONTENT_TYPE)
 
     async def kubernetes_status(self, request: Request) -> Response:
@@ -363,6 +365,7 @@ def build_app(
         Route("/api/v1/kubernetes", h.kubernetes_status, methods=["GET"]),
         *extra_routes,
         *dashboard_routes(h.merged_snapshot),
+        *compare_routes(control, guard),
     ]
     app = Starlette(routes=routes, exception_handlers={ApiError: _error_response})
     return Pacer(app, settings.rate, settings.burst, settings.max_wait, settings.health_rate)

@@ -25,6 +25,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("ServiceEntry", "serviceentry", "serviceentries", "se"),
     KindInfo("WorkloadEntry", "workloadentry", "workloadentries", "we"),
     KindInfo("Gateway", "gateway", "gateways", "gw"),
+    KindInfo("Comparison", "comparison", "comparisons", "cmp"),
 )
 
 _BY_NAME: dict[str, KindInfo] = {}

@@ -20,10 +20,10 @@ from shadowmesh.config.resource import (
     DEFAULT_NAMESPACE,
     GROUP,
     SPEC_TYPES,
-    VERSIONS,
     Metadata,
     Resource,
     Source,
+    group_versions,
 )
 from shadowmesh.config.validation import validate_each
 
@@ -180,7 +180,8 @@ class _Decoder:
         name, namespace = _name_and_namespace(metadata, self.default_namespace)
         label = f"{kind} {namespace}/{name or '<unnamed>'}"
         group, _, version = api_version.rpartition("/")
-        if kind not in SPEC_TYPES or group != GROUP:
+        kind_group, versions = group_versions(kind)
+        if kind not in SPEC_TYPES or group != kind_group:
             why = (
                 "is not supported by shadowmesh"
                 if group == GROUP
@@ -200,13 +201,13 @@ class _Decoder:
                 )
             )
             return
-        if version not in VERSIONS:
+        if version not in versions:
             self._error(
                 item,
                 label,
                 "apiVersion",
                 f'no matches for kind "{kind}" in version "{api_version}" '
-                f"(known versions: {', '.join(VERSIONS)})",
+                f"(known versions: {', '.join(versions)})",
             )
             return
         unknown = sorted(set(data) - TOP_LEVEL_FIELDS, key=str)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from shadowmesh.config.models import (
+    Comparison,
     DestinationRule,
     Gateway,
     IstioModel,
@@ -26,7 +27,19 @@ SPEC_TYPES: Final[Mapping[str, type[IstioModel]]] = {
     "ServiceEntry": ServiceEntry,
     "WorkloadEntry": WorkloadEntry,
     "Gateway": Gateway,
+    "Comparison": Comparison,
 }
+
+# shadowmesh's own kinds: their API group and versions (the others are Istio's)
+SHADOWMESH_GROUP: Final = "shadowmesh.io"
+OWN_KINDS: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
+    "Comparison": (SHADOWMESH_GROUP, ("v1alpha1",)),
+}
+
+
+def group_versions(kind: str) -> tuple[str, tuple[str, ...]]:
+    """The API group and the versions that `kind` is served under."""
+    return OWN_KINDS.get(kind, (GROUP, VERSIONS))
 
 DEFAULT_NAMESPACE: Final = "default"
 

@@ -110,6 +110,10 @@ def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
                    "(Envoy's idle_timeout). 0 disables it.")
 @click.option("--source-workload", default="unknown", show_default=True,
               help="The `source_workload` label of metrics (who sends traffic through us).")
+@click.option("--compare-store", default=None, metavar="URL",
+              help="Where Comparison reports are kept: sqlite:////PATH (default: "
+                   "$XDG_STATE_HOME/shadowmesh/compare.db) or postgresql://... to share one "
+                   "report between processes and machines.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @telemetry_options
 @kubernetes_options
@@ -137,6 +141,7 @@ def run(
     request_headers_timeout: str,
     idle_timeout: str,
     source_workload: str,
+    compare_store: str | None,
     verbose: bool,
     access_log: str,
     access_log_format: str,
@@ -152,6 +157,13 @@ def run(
     if not paths and not kubernetes:
         raise click.UsageError("give the configuration with -f PATH, --kubernetes, or both")
 
+    if compare_store is not None:
+        from shadowmesh.compare.store import open_store
+
+        try:
+            open_store(compare_store)  # the URL's form only: nothing connects yet
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--compare-store") from exc
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="shadowmesh: %(levelname)s: %(message)s", stream=sys.stderr)
     listen_host, listen_port = _hostport(listen, "--listen")
@@ -189,6 +201,7 @@ def run(
             namespace=None if all_namespaces else namespace,
             debounce=_seconds(kube_debounce, "--kube-debounce"),
         ) if kubernetes else None,
+        compare_store=compare_store,
     )
     if workers > 1:
         from shadowmesh.proxy.workers import run_workers

@@ -61,6 +61,7 @@ class RunOptions:
     source_workload: str = "unknown"
     downstream: DownstreamLimits = field(default_factory=DownstreamLimits)
     kubernetes: KubernetesOptions | None = None  # `--kubernetes`: the API server as a source
+    compare_store: str | None = None  # comparison store URL; None: compare.store.default_url
 
 
 def settle_heap() -> None:
@@ -250,14 +251,24 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     telemetry.add_gauge_source(listeners.governor.gauges)
     control = ControlPlane(opts.paths, opts.compile)
     control.links.append(LocalLink(dp, telemetry, listeners, asyncio.get_running_loop()))
-    if not control.load_files().ok:
-        announce("configuration has errors; not starting")
-        return 1
-    control_thread = LoopThread("shadowmesh-control")
+    from shadowmesh.compare.runtime import CompareReports, CompareRuntime
+
+    compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
+    control.on_change.append(compare.update)
+    control.compare = CompareReports(opts.compare_store)
     try:
-        return await _serve_single(opts, telemetry, dp, listeners, control, control_thread)
+        if not control.load_files().ok:
+            announce("configuration has errors; not starting")
+            return 1
+        control_thread = LoopThread("shadowmesh-control")
+        try:
+            return await _serve_single(opts, telemetry, dp, listeners, control,
+                                       control_thread)
+        finally:
+            await asyncio.to_thread(control_thread.stop)
     finally:
-        await asyncio.to_thread(control_thread.stop)
+        await asyncio.to_thread(compare.close)
+        control.compare.close()
 
 
 async def _serve_single(opts: RunOptions, telemetry: Telemetry, dp: DataPlane,

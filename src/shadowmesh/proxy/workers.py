@@ -193,6 +193,9 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
     telemetry.add_gauge_source(dp.gauges)
     listeners = Listeners(dp, reuse_port=True, max_connections=opts.max_connections)
     telemetry.add_gauge_source(listeners.governor.gauges)
+    from shadowmesh.compare.runtime import CompareRuntime
+
+    compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -209,6 +212,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
             try:
                 table = compile_table(message[2], opts.compile)
                 dp.set_table(table)
+                compare.update(message[2])
             except Exception as exc:  # answered, so that the control plane rolls back
                 log.exception("worker pid %d could not install the configuration", os.getpid())
                 conn.send(("failed", message[1], f"{type(exc).__name__}: {exc}"))
@@ -231,6 +235,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
     loop.remove_reader(conn.fileno())
     listeners.close()
     await dp.drain(opts.drain_timeout)
+    await asyncio.to_thread(compare.close)
     await telemetry.aclose()
 
 
@@ -281,8 +286,10 @@ async def _control(opts: RunOptions, control: ControlPlane, links: list[WorkerLi
 async def _control_on(opts: RunOptions, control: ControlPlane, links: list[WorkerLink],
                       port: int, control_thread: LoopThread) -> int:
     from shadowmesh.admin.server import start_admin
+    from shadowmesh.compare.runtime import CompareReports
     from shadowmesh.proxy.tasks import TaskGroup
 
+    control.compare = CompareReports(opts.compare_store)
     tasks = TaskGroup()
     for link in links:
         link.start_reading()

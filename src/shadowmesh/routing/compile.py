@@ -172,6 +172,8 @@ class _Builder:
                 authority=rw.authority or None,
             )
         mirrors = self._mirrors(http, ns)
+        if mirrors and dests:
+            mirrors += self._noise(vs, http, ns)
         return replace(
             base,
             destinations=tuple(dests),
@@ -205,6 +207,25 @@ class _Builder:
                    if policy.percentage is not None else 1_000_000)
             if ppm > 0:
                 targets.append(MirrorTarget(self.destination(policy.destination, namespace), ppm))
+        return tuple(targets)
+
+    def _noise(self, vs: Resource, http: Any, namespace: str) -> tuple[MirrorTarget, ...]:
+        """A Comparison's noise copy: to the route's first destination service, in the
+        Comparison's noise subset, for the hosts of this VirtualService it names."""
+        hosts = {self.registry.resolve_host(h, namespace)
+                 for h in vs.spec.hosts}  # type: ignore[attr-defined]
+        first = next((rd.destination for rd in http.route if rd.destination is not None), None)
+        targets = []
+        for res in self.resources:
+            spec: Any = res.spec
+            if (res.kind != "Comparison" or spec.noise is None or not spec.noise.subset
+                    or self.registry.resolve_host(spec.host or "", res.metadata.namespace)
+                    not in hosts or first is None):
+                continue
+            port = first.port.number if first.port is not None and first.port.number else None
+            cluster = self.cluster(first.host, spec.noise.subset, port, namespace)
+            percentage = spec.noise.percentage if spec.noise.percentage is not None else 10.0
+            targets.append(MirrorTarget(cluster, percentage_to_ppm(percentage), role="noise"))
         return tuple(targets)
 
     # -- virtual hosts ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from shadowmesh.config.models.common import (
     TypedWorkloadSelector,
     WorkloadSelector,
 )
+from shadowmesh.config.models.comparison import Comparison
 from shadowmesh.config.models.destination_rule import (
     ConnectionPoolSettings,
     ConsistentHashLB,
@@ -45,6 +46,7 @@ from shadowmesh.config.models.virtual_service import (
 )
 
 __all__ = [
+    "Comparison",
     "ConnectionPoolSettings",
     "ConsistentHashLB",
     "CorsPolicy",

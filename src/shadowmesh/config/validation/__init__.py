@@ -16,6 +16,7 @@ from typing import Any
 
 from shadowmesh.config.issues import Issue
 from shadowmesh.config.models import (
+    Comparison,
     DestinationRule,
     Gateway,
     ServiceEntry,
@@ -24,6 +25,7 @@ from shadowmesh.config.models import (
 )
 from shadowmesh.config.resource import Resource
 from shadowmesh.config.validation.analyzers import analyze
+from shadowmesh.config.validation.comparison import analyze_comparisons, validate_comparison
 from shadowmesh.config.validation.destination_rule import validate_destination_rule
 from shadowmesh.config.validation.gateway import validate_gateway
 from shadowmesh.config.validation.report import Report
@@ -40,6 +42,7 @@ _VALIDATORS: dict[type[Any], Callable[[Report, Any], None]] = {
     ServiceEntry: validate_service_entry,
     WorkloadEntry: validate_workload_entry,
     Gateway: validate_gateway,
+    Comparison: validate_comparison,
 }
 
 
@@ -50,6 +53,7 @@ def validate_each(resources: Sequence[Resource]) -> list[list[Issue]]:
         _VALIDATORS[type(report.resource.spec)](report, report.resource.spec)
     analyze(reports)
     unsupported(reports)
+    analyze_comparisons(reports)
     return [report.issues for report in reports]
 
 
