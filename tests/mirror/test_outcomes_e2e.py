@@ -227,3 +227,25 @@ def test_a_failing_sink_never_reaches_the_request_path() -> None:
 
     run(_shadow_201, sink, body)
     assert [p.kind for p in sink.primaries] == ["answered"] * 3
+
+
+def test_copies_keep_their_headers_when_capture_starts_on_a_warm_shadow() -> None:
+    """Copies sent before anything was compared leave keep-alive connections to the shadow
+    that do not collect header fields; once a sink compares the service, every copy's
+    answer must still come with its headers, whichever connection it travels on."""
+    sink = ListSink()
+
+    async def body(proxy: InProcProxy) -> None:
+        # No sink yet: the copies open (and keep) pipelined connections to the shadow.
+        await asyncio.gather(*(request(proxy.port, get(f"/warm{i}")) for i in range(6)))
+        await proxy.wait_records(6, shadow=True, timeout=6)
+        proxy.dp.outcomes = sink
+        for i in range(6):
+            await request(proxy.port, get(f"/{i}"))
+        await sink.settle(6, 6)
+
+    run(_shadow_201, None, body)
+    assert len(sink.copies) == 6
+    for c in sink.copies:
+        assert c.response is not None and c.response.status == 201
+        assert any(k.lower() == b"content-length" for k, _ in c.response.headers), c

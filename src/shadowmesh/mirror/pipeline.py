@@ -245,10 +245,21 @@ class ShadowPipes:
             conns = self._conns[host] = []
         best: PipelinedConnection | None = None
         now = monotonic()
+        retired: list[PipelinedConnection] = []
         for conn in conns:
             if not conn.usable:
                 continue
             inflight = conn.inflight
+            if capture and not isinstance(conn, CapturingConnection):
+                # Opened while nothing was compared, it does not collect header fields: a
+                # captured answer read there would come without its headers. It takes no
+                # more copies and closes once its last answer is in (now, when idle), so
+                # a capturing connection takes its place.
+                conn.usable = False
+                if not inflight:
+                    conn.close()
+                    retired.append(conn)
+                continue
             if not inflight:
                 if now - conn.last_used > policy.idle_timeout:
                     conn.close()  # the server may be closing it too: do not race it
@@ -257,6 +268,8 @@ class ShadowPipes:
                 continue  # a slow answer holds it up: do not queue behind it
             if best is None or len(inflight) < len(best.inflight):
                 best = conn
+        for conn in retired:
+            conns.remove(conn)  # closed: no longer counts against the host's connections
         limit = min(policy.max_connections, MAX_CONNECTIONS)
         if (best is None or len(best.inflight) >= SPREAD_AT) and len(conns) < limit:
             best = self._open(host, conns, capture, policy.connect_timeout)
