@@ -118,8 +118,9 @@ def test_demo_end_to_end(tmp_path: Path, workdir: Path) -> None:
 
 
 def test_demo_step_three_finds_the_planted_changes(tmp_path: Path, workdir: Path) -> None:
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))  # the user's own store
     run = subprocess.run(demo_argv(workdir), capture_output=True, text=True, cwd=tmp_path,
-                         timeout=RUN_TIMEOUT_S)
+                         timeout=RUN_TIMEOUT_S, env=env)
     said = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert "== Step 3: compare ==" in run.stdout, said
     assert "step 3 is skipped" not in run.stdout, said
@@ -138,6 +139,11 @@ def test_demo_step_three_finds_the_planted_changes(tmp_path: Path, workdir: Path
     # the CLI's own report named the planted field, and the HTML report was written
     assert "slideshow.author" in step3.split("$ shadowmesh compare --verdict", 1)[0]
     report = (workdir / "compare-report.html").read_text(encoding="utf-8")
+    # the pairs are this run's only, kept in its own store and not in the user's
+    assert (workdir / "compare.db").is_file()
+    assert not (tmp_path / "state" / "shadowmesh").exists()
+    counted = re.search(r"^ +(\d+) pairs since ", step3, re.M)
+    assert counted is not None and 50 <= int(counted[1]) <= 210, said
     assert "<!doctype html>" in report and "slideshow" in report
     # v2's copies of step 3 came from the proxy: /json, /get, /uuid with the shadow Host
     v2 = read_httpbin_log(workdir / "httpbin-v2.access.log")

@@ -37,7 +37,10 @@ _ADMIN = re.compile(r"^shadowmesh: admin on (http://\S+)")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def run_argv(files: Sequence[Path], access_log: Path) -> list[str]:
+COMPARE_STORE = "compare.db"  # in the working directory, fresh for every run
+
+
+def run_argv(files: Sequence[Path], access_log: Path, compare_store: Path) -> list[str]:
     argv = [sys.executable, "-m", "shadowmesh", "run"]
     for path in files:
         argv += ["-f", str(path)]
@@ -45,6 +48,10 @@ def run_argv(files: Sequence[Path], access_log: Path) -> list[str]:
         "--listen", "127.0.0.1:0",
         "--admin", "127.0.0.1:0",
         "--access-log", str(access_log),
+        # Step 3's report must count this run's pairs only, and the demo must not write
+        # into the user's own store ($XDG_STATE_HOME/shadowmesh/compare.db), which keeps
+        # every earlier run's pairs.
+        "--compare-store", f"sqlite:///{compare_store.resolve()}",
         # The task shows v2's copies with Host httpbin-shadow:8000 (Istio <= 1.27, Envoy):
         # ask for it rather than rely on the default.
         "--shadow-host-suffix",
@@ -99,10 +106,13 @@ def start_proxy(
     children: Children, files: Sequence[Path], workdir: Path, access_log: Path
 ) -> ProxyProcess:
     access_log.write_text("")
+    store = workdir / COMPARE_STORE
+    for leftover in (store, store.with_name(f"{store.name}-wal"),
+                     store.with_name(f"{store.name}-shm")):
+        leftover.unlink(missing_ok=True)  # an earlier run's report
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    child = children.start(
-        "shadowmesh", run_argv(files, access_log), stderr=subprocess.PIPE, cwd=workdir, env=env
-    )
+    argv = run_argv(files, access_log, store)
+    child = children.start("shadowmesh", argv, stderr=subprocess.PIPE, cwd=workdir, env=env)
     proxy = ProxyProcess(child, workdir / "shadowmesh.log")
     threading.Thread(target=proxy.read_stderr, name="shadowmesh-stderr", daemon=True).start()
     if not proxy.wait_ready(READY_TIMEOUT_S):

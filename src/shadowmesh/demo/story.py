@@ -32,7 +32,7 @@ from shadowmesh.demo.logs import (
 from shadowmesh.demo.manifests import AUTHORITY, Manifests, write_manifests
 from shadowmesh.demo.output import Printer, load_summary
 from shadowmesh.demo.processes import Children
-from shadowmesh.demo.proxy import ProxyProcess, apply_yaml, start_proxy
+from shadowmesh.demo.proxy import COMPARE_STORE, ProxyProcess, apply_yaml, start_proxy
 from shadowmesh.loadgen import LoadConfig, LoadResult, TargetError, run_load_sync
 from shadowmesh.loadgen.config import format_duration
 
@@ -244,6 +244,8 @@ class Story:
         names = [f.name for f in self.files.all]
         names += [b.access_log.name for b in self.backends.values()]
         names += [self.proxy_log.name, self.proxy.log_path.name]
+        if self.compared:
+            names.append(COMPARE_STORE)
         for name in names:
             self.p.detail(" " * 13 + name)
         self.p.say("Try:")
