@@ -4,6 +4,9 @@ engine would answer. It records what is POSTed to /api/v1/resources and, like th
 stops reporting a field once the Comparison ignores it.
 
 Honest for what it tests: the page and `collect_report` only consume that JSON contract.
+Where the page talks to the admin itself, the stand-in holds it to the real admin's rules:
+writes pass `admin.guard`'s same-origin and media-type checks (403, 415), and every request
+is paced by `admin.pacing` with the admin's default settings.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from tests.admin.double import FakeControlPlane
 from tests.support import compare_documents as docs
 
 from shadowmesh.admin.dashboard import dashboard_routes
+from shadowmesh.admin.guard import SameOrigin, content_type_refusal
+from shadowmesh.admin.pacing import Pacer
+from shadowmesh.admin.settings import AdminSettings
+from shadowmesh.telemetry.snapshot import TelemetrySnapshot
 
 SVC = docs.SVC
 
@@ -111,8 +118,28 @@ class CompareAdmin:
         return [f for f in docs.FIELDS.get(endpoint, []) if f["path"] not in fields | headers]
 
     # -- routes --------------------------------------------------------------------------
-    def app(self) -> Starlette:
+    def app(self) -> Pacer:
         control = FakeControlPlane()
+        settings = AdminSettings()
+        same_origin = SameOrigin.with_names(settings.allowed_hosts)
+
+        async def snapshot() -> TelemetrySnapshot:
+            return control.telemetry.snapshot()
+
+        def write_refusal(request: Request) -> Response | None:
+            """The admin's own checks on a write (admin/app.py: `_check_write`, 415)."""
+            headers, server = request.headers, request.scope.get("server")
+            refusal = same_origin.refusal(
+                headers.get("host"), headers.get("origin"), headers.get("sec-fetch-site"),
+                (str(server[0]), int(server[1])) if server and server[1] is not None else None,
+            )  # fmt: skip
+            if refusal is not None:
+                return JSONResponse({"error": "Forbidden", "message": refusal}, status_code=403)
+            wrong_type = content_type_refusal(headers.get("content-type"))
+            if wrong_type is not None:
+                return JSONResponse({"error": "UnsupportedMediaType", "message": wrong_type},
+                                    status_code=415)  # fmt: skip
+            return None
 
         def need_engine() -> Response | None:
             """A server without the comparison engine has no such route: 404."""
@@ -153,6 +180,9 @@ class CompareAdmin:
             return JSONResponse({"items": self.resources})
 
         async def apply(request: Request) -> Response:
+            refused = write_refusal(request)
+            if refused is not None:
+                return refused
             text = (await request.body()).decode("utf-8")
             headers = request.headers
             self.posted.append(Posted(headers.get("content-type", ""), headers.get("origin"), text))
@@ -179,7 +209,7 @@ class CompareAdmin:
         async def logs(request: Request) -> Response:
             return JSONResponse({"workload": None, "lines": [], "cursor": 0, "workloads": []})
 
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route("/api/v1/comparisons", comparisons, methods=["GET"]),
                 Route("/api/v1/comparisons/{namespace}/{name}/{what}", one, methods=["GET"]),
@@ -187,9 +217,10 @@ class CompareAdmin:
                 Route("/api/v1/resources", apply, methods=["POST"]),
                 Route("/api/v1/graph", graph, methods=["GET"]),
                 Route("/api/v1/logs", logs, methods=["GET"]),
-                *dashboard_routes(control),  # type: ignore[arg-type]
+                *dashboard_routes(snapshot),
             ]
         )
+        return Pacer(app, settings.rate, settings.burst, settings.max_wait, settings.health_rate)
 
 
 class CompareAdminServer:
