@@ -1,10 +1,9 @@
 """End to end: real backends, real `shadowmesh run`, the report over the admin API and the
 `shadowmesh compare` command.
 
-The scenarios that need the data plane to emit mirror outcomes (`DataPlane.outcomes`) are
-marked xfail(strict) until the request-path rebuild lands; the integrator removes the
-marker after merging. The others (the resource's lifecycle, the noise copy's routing, the
-report's surfaces) pass today.
+The scenarios marked NEEDS_OUTCOMES consume the data plane's mirror outcomes
+(`DataPlane.outcomes`) end to end; the others cover the resource's lifecycle, the noise copy's
+routing and the report's surfaces.
 """
 
 from __future__ import annotations
