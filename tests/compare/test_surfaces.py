@@ -172,3 +172,31 @@ def test_cli_report_json_and_verdict_exit_codes(filled: tuple[ControlPlane, str]
     assert reset.exit_code == 0
     none = runner.invoke(compare, ["--compare-store", url, "--verdict"])
     assert none.exit_code == 3
+
+
+def test_an_ignore_added_later_applies_to_the_pairs_already_counted(
+        filled: tuple[ControlPlane, str], tmp_path: Path) -> None:
+    """The dashboard's "ignore" re-applies the Comparison: from then on the field is out of
+    the report, its past differences too, and pairs that differed only there are the same."""
+    _, url = filled
+    ignoring = {**CMP, "spec": {**CMP["spec"], "ignore": {"fields": ["$.token", "$..name"]}}}
+    config = tmp_path / "ignoring.yaml"
+    config.write_text(yb.dump(yb.service("httpbin", {"v1": 8001, "v2": 8002},
+                                         http=[{"route": [yb.route("httpbin", "v1")],
+                                                "mirror": yb.dest("httpbin", "v2")}]),
+                              [ignoring]))
+    control = ControlPlane([str(config)], CompileOptions())
+    assert control.load_files().ok
+    engine = CompareEngine(open_store(url))
+    engine.set_specs(build_specs(control.resources()))
+    engine.consume([])
+    assert engine.flush()
+    runner = CliRunner()
+    as_json = runner.invoke(compare, ["--compare-store", url, "--json", "--min-pairs", "10"])
+    (cmp,) = json.loads(as_json.output)["comparisons"]
+    users = next(e for e in cmp["endpoints"] if e["endpoint"] == "GET /users/{id}")
+    assert (users["pairs"], users["different"], users["noise"], users["same"]) == (30, 0, 0, 30)
+    assert cmp["verdict"]["decision"] == "HOLD"  # /users is still 30 ms slower
+    assert all("differ" not in r for r in cmp["verdict"]["reasons"])
+    text = runner.invoke(compare, ["--compare-store", url, "--endpoint", "GET /users/{id}"])
+    assert "$.name" not in text.output and "$.token" not in text.output

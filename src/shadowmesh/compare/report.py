@@ -16,12 +16,17 @@ are grouped by the set of fields they differ in, so this is exact).
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from shadowmesh.compare import aggregate as agg
 from shadowmesh.compare import stats
 from shadowmesh.compare.noise import REGRESSION, classify
+from shadowmesh.compare.paths import JsonPathError, compile_path, remove_paths
 from shadowmesh.compare.spec import DEFAULT_ABSOLUTE, DEFAULT_RELATIVE
 from shadowmesh.compare.store import Store, StoredReport
 from shadowmesh.compare.verdict import VerdictOptions, percent, verdict
@@ -38,11 +43,85 @@ def _thresholds(stored: StoredReport) -> tuple[float, float]:
     return (float(t.get("relative", DEFAULT_RELATIVE)), float(t.get("absolute", DEFAULT_ABSOLUTE)))
 
 
+# A counted field, as jsondiff writes it: `$`, then `.name`, `["any key"]` or `[*]` steps.
+_STEP = re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[("(?:[^"\\]|\\.)*")\]|\[(\*)\]')
+_LEAF = "\x00leaf"
+
+
+def _steps(field: str) -> list[str | int] | None:
+    """The keys (str) and array items (0) of a counted field; None when it is no JSONPath."""
+    if not field.startswith("$"):
+        return None
+    steps: list[str | int] = []
+    at = 1
+    while at < len(field):
+        m = _STEP.match(field, at)
+        if m is None:
+            return None
+        if m[1] is not None:
+            steps.append(m[1])
+        elif m[2] is not None:
+            steps.append(str(orjson.loads(m[2])))
+        else:
+            steps.append(0)
+        at = m.end()
+    return steps
+
+
+def _removed_by(steps: list[str | int], compiled: list[Any]) -> bool:
+    """Whether the expressions remove the field's location (or a container of it) from a
+    document that has just that location."""
+    doc: Any = _LEAF
+    for step in reversed(steps):
+        doc = [doc] if isinstance(step, int) else {step: doc}
+    if not steps:
+        return False
+    doc = remove_paths(doc, tuple(compiled))
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(doc, list) or not doc:
+                return True
+            doc = doc[0]
+        else:
+            if not isinstance(doc, dict) or step not in doc:
+                return True
+            doc = doc[step]
+    return doc != _LEAF
+
+
+def ignored_now(stored: StoredReport) -> Callable[[str], bool]:
+    """field -> whether the Comparison ignores it now (`ignore.fields`, `ignore.headers`):
+    a field ignored after pairs were counted is left out of the report for those too."""
+    ignore = stored.comparison.summary.get("ignore") or {}
+    headers = {f"header:{str(h).lower()}" for h in ignore.get("headers") or []}
+    literal = {str(f) for f in ignore.get("fields") or []}
+    compiled = []
+    for expression in literal:
+        try:
+            compiled.append(compile_path(expression))
+        except JsonPathError:
+            continue  # validated when applied; an older store's text is not trusted blindly
+    cache: dict[str, bool] = {}
+
+    def ignored(field: str) -> bool:
+        if field in headers or field in literal:
+            return True
+        if not compiled:
+            return False
+        if field not in cache:
+            steps = _steps(field)
+            cache[field] = steps is not None and _removed_by(steps, compiled)
+        return cache[field]
+
+    return ignored
+
+
 def field_rows(stored: StoredReport, endpoint: str | None = None) -> list[dict[str, Any]]:
     relative, absolute = _thresholds(stored)
+    ignored = ignored_now(stored)
     rows: list[dict[str, Any]] = []
     for ep, name, kind, raw, noise, volatile in stored.fields:
-        if raw == 0 or (endpoint is not None and ep != endpoint):
+        if raw == 0 or (endpoint is not None and ep != endpoint) or ignored(name):
             continue
         counters = stored.counters.get(ep, {})
         classification, raw_rate, noise_rate = classify(
@@ -79,13 +158,17 @@ def endpoint_summary(stored: StoredReport, endpoint: str, fields: list[dict[str,
     pairs = counters.get(agg.PAIRS, 0)
     regression_fields = {(f["path"], f["kind"]) for f in fields
                          if f["endpoint"] == endpoint and f["classification"] == REGRESSION}
+    ignored = ignored_now(stored)
     different = noise = 0
     for ep, signature, n in stored.signatures:
         if ep != endpoint or not signature:
             continue
+        items = [] if signature == OVERFLOW_SIGNATURE else [
+            item for item in signature.split("\n") if not ignored(item.rsplit("|", 1)[0])]
+        if signature != OVERFLOW_SIGNATURE and not items:
+            continue  # it differed only in what is ignored now: the same
         if signature == OVERFLOW_SIGNATURE or any(
-                tuple(item.rsplit("|", 1)) in regression_fields
-                for item in signature.split("\n")):
+                tuple(item.rsplit("|", 1)) in regression_fields for item in items):
             different += n
         else:
             noise += n

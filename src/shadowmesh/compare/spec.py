@@ -63,6 +63,7 @@ class CompareSpec:
 
     def summary(self) -> dict[str, Any]:
         """What the report shows about the spec (fields of a comparison's summary)."""
+        ignore = self.document.get("ignore") or {}
         return {
             "host": self.host,
             "candidate": {"service": self.candidate_host or self.host,
@@ -72,6 +73,10 @@ class CompareSpec:
                 "percentage": self.noise_percentage},
             "thresholds": {"relative": self.relative, "absolute": self.absolute},
             "samples": self.samples,
+            # What the spec ignores now: the report leaves these out at read time, so an
+            # ignore added later applies to the pairs already counted as well.
+            "ignore": {"fields": [str(f) for f in ignore.get("fields") or []],
+                       "headers": [str(h).lower() for h in ignore.get("headers") or []]},
         }
 
 
