@@ -86,7 +86,7 @@ def _removed_by(steps: list[str | int], compiled: list[Any]) -> bool:
             if not isinstance(doc, dict) or step not in doc:
                 return True
             doc = doc[step]
-    return doc != _LEAF
+    return bool(doc != _LEAF)
 
 
 def ignored_now(stored: StoredReport) -> Callable[[str], bool]:
