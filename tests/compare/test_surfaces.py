@@ -200,3 +200,31 @@ def test_an_ignore_added_later_applies_to_the_pairs_already_counted(
     assert all("differ" not in r for r in cmp["verdict"]["reasons"])
     text = runner.invoke(compare, ["--compare-store", url, "--endpoint", "GET /users/{id}"])
     assert "$.name" not in text.output and "$.token" not in text.output
+
+
+def test_cli_html_report(filled: tuple[ControlPlane, str], tmp_path: Path) -> None:
+    """`--html FILE`: the offline page (compare/html_report.py) of the report just read."""
+    import re
+
+    from shadowmesh.compare.html_report import REPORT_CSP
+
+    _, url = filled
+    out = tmp_path / "report.html"
+    runner = CliRunner()
+    done = runner.invoke(compare, ["--compare-store", url, "--html", str(out),
+                                   "--verdict", "--min-pairs", "10"])
+    assert done.exit_code == 1 and "HOLD" in done.output, done.output
+    assert f"wrote {out}: comparison report default/httpbin, HOLD" in done.output
+    page = out.read_text(encoding="utf-8")
+    assert f'content="{REPORT_CSP}"' in page and "s3cret" not in page
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
+                      re.S)
+    assert found is not None
+    data = json.loads(found[1])
+    assert data["summary"]["name"] == "httpbin"
+    assert [f["path"] for f in data["fields"]["GET /users/{id}"]] == ["$.name", "$.token"]
+    (sample,) = data["samples"]["GET /users/{id}"]
+    assert sample["differences"][0]["path"] in ("$.name", "$.token")
+    assert len(data["latency"]["GET /users/{id}"]["candidate"]) > 1
+    missing = runner.invoke(compare, ["--compare-store", url, "--html", str(out), "nope"])
+    assert missing.exit_code == 0 and "no comparison report for default/nope" in missing.output

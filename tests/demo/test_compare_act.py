@@ -13,7 +13,13 @@ from tests.support import compare_documents as docs
 from tests.support.compare_admin import CompareAdmin, CompareAdminServer
 
 from shadowmesh.demo import compare_act
-from shadowmesh.demo.compare_act import check_comparison, has_engine, write_report
+from shadowmesh.demo.compare_act import (
+    check_comparison,
+    check_report,
+    has_engine,
+    read_documents,
+    run_cli,
+)
 
 Docs = tuple[dict[str, Any], dict[str, list[Any]]]
 
@@ -110,9 +116,16 @@ def admin() -> Iterator[Callable[..., str]]:
 def test_reads_the_admin_api(admin: Callable[..., str], tmp_path: Path) -> None:
     with_engine, without = admin(), admin(engine=False)
     assert has_engine(with_engine) and not has_engine(without)
-    report = tmp_path / "report.html"
-    summary, fields = write_report(with_engine, report)
+    summary, fields = read_documents(with_engine)
     assert summary == docs.SUMMARY and fields == docs.FIELDS
+    assert [c.ok for c in check_comparison(summary, fields, None)] == [True] * 5
+    # the page, as the step writes it: with the real `shadowmesh compare --html`
+    report = tmp_path / "report.html"
+    assert not check_report(report, 0).ok
+    status, said = run_cli(compare_act.compare_argv(with_engine, "--html", str(report)),
+                           tmp_path)
+    assert status == 0, said
     text = report.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and f"from {with_engine}" in text
-    assert [c.ok for c in check_comparison(summary, fields, None)] == [True] * 5
+    assert check_report(report, status).ok
+    assert not check_report(report, 2).ok

@@ -71,7 +71,9 @@ class ShadowmeshProcess:
         if "--access-log" not in self.args:
             cmd += ["--access-log", str(self.access_log)]
         cmd += list(self.args)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Comparison reports go to a store of the test's own, never the user's
+        # ($XDG_STATE_HOME/shadowmesh/compare.db keeps every earlier run's pairs).
+        env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_STATE_HOME=str(self.workdir / "state"))
         # its own process group, so that a kill reaches worker processes too
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, cwd=self.workdir, env=env,

@@ -3,12 +3,14 @@
 Reads the report from a running shadowmesh's admin API (like `shadowmesh get`), or with
 `--compare-store URL` directly from the store. `--verdict` prints PROMOTE / HOLD /
 NOT ENOUGH DATA with the reasons and exits 0 / 1 / 3 (2: the report could not be read).
+`--html FILE` writes one Comparison's report as a self-contained page (html_report.py).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -52,6 +54,11 @@ class AdminSource:
                                          params={"endpoint": endpoint, "limit": 1})
         return fields["fields"], samples["samples"]
 
+    def read(self, ns: str, name: str, what: str, params: dict[str, str]) -> Any:
+        _, body = self.client.request("GET", f"/api/v1/comparisons/{ns}/{name}/{what}",
+                                      params=params)
+        return body
+
     def reset(self, ns: str | None, name: str | None) -> None:
         self.client.request("POST", "/api/v1/comparisons/reset",
                             params={"namespace": ns, "name": name})
@@ -86,6 +93,20 @@ class StoreSource:
         fields = field_rows(stored, endpoint) if stored is not None else []
         return fields, self.store.samples(ns, name, endpoint, None, 1)
 
+    def read(self, ns: str, name: str, what: str, params: dict[str, str]) -> Any:
+        """The admin API's per-endpoint documents (admin/compare_api.py), from the store."""
+        from shadowmesh.compare.report import field_rows, latency_histogram
+
+        endpoint = params["endpoint"]
+        if what == "samples":
+            return {"samples": self.store.samples(ns, name, endpoint, params.get("path"), 1)}
+        stored = self.store.load(ns, name)
+        if what == "fields":
+            return {"fields": field_rows(stored, endpoint) if stored is not None else []}
+        if stored is None:
+            return {"endpoint": endpoint, "bounds_ms": [], "primary": [], "candidate": []}
+        return latency_histogram(stored, endpoint)
+
     def reset(self, ns: str | None, name: str | None) -> None:
         self.store.reset(ns, name)
 
@@ -113,10 +134,15 @@ class StoreSource:
 @click.option("--min-pairs", default=200, show_default=True, type=click.IntRange(1),
               help="Verdict: pairs needed before PROMOTE.")
 @click.option("--reset", is_flag=True, help="Forget the report(s) (NAME, or all).")
+@click.option("--html", "html_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the report as one self-contained HTML page (opens without a "
+                   "network) instead of printing it; with several Comparisons, name one.")
 def compare(name: str | None, namespace: str | None, admin_url: str, token: str | None,
             compare_store: str | None, as_json: bool, endpoint: str | None,
             since: str | None, verdict_only: bool, max_diff_rate: str,
-            max_latency_regression: str, min_pairs: int, reset: bool) -> None:
+            max_latency_regression: str, min_pairs: int, reset: bool,
+            html_file: Path | None) -> None:
     """Show how the mirrored candidate's answers differ from the primary's, and whether it
     is safe to release."""
     source: AdminSource | StoreSource
@@ -142,12 +168,14 @@ def compare(name: str | None, namespace: str | None, admin_url: str, token: str 
         comparisons = [c for c in report["comparisons"]
                        if (name is None or c["name"] == name)
                        and (namespace is None or c["namespace"] == namespace)]
+        if html_file is not None and comparisons:
+            _write_html(html_file, comparisons, source, compare_store or admin_url)
         if as_json:
             click.echo(json.dumps({"comparisons": comparisons}, indent=2))
         elif verdict_only:
             for cmp in comparisons:
                 click.echo("\n".join(render_verdict(cmp)))
-        else:
+        elif html_file is None:
             for cmp in comparisons:
                 click.echo("\n".join(render_comparison(cmp, source.details)))
                 click.echo("")
@@ -165,3 +193,27 @@ def compare(name: str | None, namespace: str | None, admin_url: str, token: str 
         overall = (HOLD if HOLD in decisions
                    else NOT_ENOUGH_DATA if NOT_ENOUGH_DATA in decisions else PROMOTE)
         raise SystemExit(EXIT_CODES[overall])
+
+
+def _write_html(path: Path, comparisons: list[dict[str, Any]],
+                source: AdminSource | StoreSource, origin: str) -> None:
+    from shadowmesh.compare.html_report import ReportError, collect_documents, render_html
+
+    if len(comparisons) > 1:
+        names = ", ".join(f"{c['namespace']}/{c['name']}" for c in comparisons)
+        raise click.UsageError(f"--html writes one Comparison's report; name one of {names}")
+    (summary,) = comparisons
+    ns, name = str(summary["namespace"]), str(summary["name"])
+    fields, samples, latency = collect_documents(
+        summary, lambda what, params: source.read(ns, name, what, params))
+    try:
+        page = render_html(summary, fields, samples, latency, source=origin)
+    except ReportError as exc:
+        raise ReadError(str(exc)) from exc
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror or str(exc)) from exc
+    decision = str((summary.get("verdict") or {}).get("decision", "NOT_ENOUGH_DATA"))
+    click.echo(f"wrote {path}: comparison report {ns}/{name}, "
+               f"{decision.replace('_', ' ')}", err=True)

@@ -7,8 +7,8 @@ JSON, and the drawing code is the dashboard's own `comparerender.js` and stylesh
 so the report and the page cannot drift apart. Its Content-Security-Policy forbids every
 fetch, so opening it never touches the network.
 
-`collect_report` reads those documents from a running admin server; `render_html` writes
-the page from them.
+`collect_report` reads those documents from a running admin server (`collect_documents`
+from any reader of them, e.g. the store); `render_html` writes the page from them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -178,6 +179,27 @@ def _sample_path(fields: list[Any]) -> str | None:
     return str(first.get("path")) if isinstance(first, dict) else None
 
 
+# read(what, params): the document /api/v1/comparisons/{ns}/{name}/{what}?params answers
+Reader = Callable[[str, dict[str, str]], Any]
+
+
+def collect_documents(summary: Summary, read: Reader) -> tuple[Fields, Samples, Latency]:
+    """Per endpoint of `summary`: its fields, one sample (of its first regression, else of
+    its first field) and its latency document."""
+    fields: Fields = {}
+    samples: Samples = {}
+    latency: Latency = {}
+    for entry in summary.get("endpoints", []):
+        endpoint = str(entry["endpoint"])
+        fields[endpoint] = list(read("fields", {"endpoint": endpoint}).get("fields", []))
+        latency[endpoint] = dict(read("latency", {"endpoint": endpoint}))
+        path = _sample_path(fields[endpoint])
+        params = {"endpoint": endpoint, **({"path": path} if path else {})}
+        samples[endpoint] = list(read("samples", params).get("samples", []))[
+            :SAMPLES_PER_ENDPOINT]
+    return fields, samples, latency
+
+
 def collect_report(
     admin_url: str, namespace: str, name: str, *, token: str | None = None
 ) -> tuple[Summary, Fields, Samples, Latency]:
@@ -199,16 +221,10 @@ def collect_report(
         if not found:
             raise ReportError(f"no comparison {namespace}/{name} at {admin_url}")
         summary: Summary = found[0]
-        fields: Fields = {}
-        samples: Samples = {}
-        latency: Latency = {}
-        for entry in summary.get("endpoints", []):
-            endpoint = str(entry["endpoint"])
-            q = quote(endpoint, safe="")
-            fields[endpoint] = list(_get(client, f"{base}/fields?endpoint={q}").get("fields", []))
-            latency[endpoint] = dict(_get(client, f"{base}/latency?endpoint={q}"))
-            path = _sample_path(fields[endpoint])
-            query = f"endpoint={q}" + (f"&path={quote(path, safe='')}" if path else "")
-            found_samples = _get(client, f"{base}/samples?{query}").get("samples", [])
-            samples[endpoint] = list(found_samples)[:SAMPLES_PER_ENDPOINT]
+
+        def read(what: str, params: dict[str, str]) -> Any:
+            query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+            return _get(client, f"{base}/{what}?{query}")
+
+        fields, samples, latency = collect_documents(summary, read)
     return summary, fields, samples, latency

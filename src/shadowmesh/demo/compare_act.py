@@ -2,7 +2,7 @@
 
 v2 carries two changes announced up front (demo/planted.py). The step applies the
 `Comparison` (04-comparison.yaml, with a noise copy to v1), sends load to three endpoints,
-prints `shadowmesh compare` and its verdict, writes the HTML report, and checks from the
+prints `shadowmesh compare`, its verdict and its HTML report, and checks from the
 admin API's documents (COMPARE-API.md) that exactly the planted changes were found: the
 renamed field on `GET /json` and the slowdown of `GET /get` are regressions, httpbin's
 per-request values on `GET /uuid` are noise (or volatile), and the verdict is HOLD.
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from shadowmesh.compare.html_report import ReportError, collect_report, render_html
+from shadowmesh.compare.html_report import ReportError, collect_report
 from shadowmesh.demo import DemoError
 from shadowmesh.demo.checks import Check
 from shadowmesh.demo.planted import (
@@ -133,6 +133,18 @@ def check_comparison(
     return checks
 
 
+def check_report(path: Path, exit_status: int) -> Check:
+    """`shadowmesh compare --html` wrote the page."""
+    try:
+        written = path.read_text(encoding="utf-8").startswith("<!doctype html>")
+    except OSError:
+        written = False
+    if written and exit_status == 0:
+        return Check(True, f"the HTML report is written: {path.name}")
+    return Check(False, f"`shadowmesh compare --html` exit status {exit_status}; "
+                        f"{path.name} {'written' if written else 'not written'}")
+
+
 # -- the step -------------------------------------------------------------------------------
 
 
@@ -230,14 +242,12 @@ def run_cli(argv: Sequence[str], cwd: Path) -> tuple[int, list[str]]:
     return done.returncode, lines
 
 
-def write_report(admin_url: str, path: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """The HTML report, from the same documents the checks read; (summary, fields)."""
+def read_documents(admin_url: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The documents the checks read (the same the HTML report is made of): summary, fields."""
     try:
-        summary, fields, samples, latency = collect_report(admin_url, NAMESPACE, NAME)
+        summary, fields, _, _ = collect_report(admin_url, NAMESPACE, NAME)
     except ReportError as exc:
         raise DemoError(f"cannot read the comparison report: {exc}") from exc
-    html = render_html(summary, fields, samples, latency, source=admin_url)
-    path.write_text(html, encoding="utf-8")
     return summary, fields
 
 

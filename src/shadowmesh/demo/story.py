@@ -220,11 +220,15 @@ class Story:
         status, lines = compare_act.run_cli(compare_act.compare_argv(admin, *args), self.workdir)
         self.p.log_block(f"(exit status {status})", lines)
         report = self.workdir / compare_act.REPORT_FILE
-        summary, fields = compare_act.write_report(admin, report)
-        self.p.say(f"The same report as one HTML file, to attach to a release ticket: "
-                   f"{_display(report)}")
+        self.p.say("The same report as one HTML file, to attach to a release ticket:")
+        self.p.command(f"shadowmesh compare --html {_display(report)} --admin {admin}")
+        status_html, lines = compare_act.run_cli(
+            compare_act.compare_argv(admin, "--html", str(report)), self.workdir)
+        self.p.log_block(f"(exit status {status_html})", lines)
+        summary, fields = compare_act.read_documents(admin)
         checks = [check_answers(tally.statuses, tally.errors),
-                  *compare_act.check_comparison(summary, fields, status)]
+                  *compare_act.check_comparison(summary, fields, status),
+                  compare_act.check_report(report, status_html)]
         return self._report(checks)
 
     # -- the end ---------------------------------------------------------------------------
