@@ -285,3 +285,13 @@ async def test_stop_is_clean_and_frees_the_port() -> None:
             await start_admin(control, "127.0.0.1", other.port, None)  # type: ignore[arg-type]
     finally:
         await other.stop()
+
+
+async def test_without_the_comparison_engine_its_routes_are_not_found() -> None:
+    """A process that does not compare answers 404 there, as a server without the engine
+    does: the dashboard's Compare view and the demo read that as "does not compare"."""
+    async with admin(FakeControlPlane()) as (_, client):
+        for path in ("/api/v1/comparisons", "/api/v1/comparisons/default/httpbin/fields"):
+            answer = await client.get(path)
+            assert answer.status_code == 404, path
+            assert answer.json()["message"] == "comparison is not running in this process"

@@ -9,7 +9,9 @@
 
 Reports are read from the comparison store in a worker thread, never on the event loop.
 The control plane carries the store as `control.compare` (`compare.runtime.CompareReports`)
-when the proxy runs; without it these routes answer 503.
+when the proxy runs; without it these routes answer 404, as a server without the engine
+does (the dashboard and the demo take that to mean "this server does not compare"), and
+503 is kept for a store that cannot be reached.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class CompareHandlers:
     async def _call(self, work: Callable[[Any], Any]) -> Response:
         reports = self._reports()
         if reports is None:
-            return _error(503, "Unavailable", "comparison is not running in this process")
+            return _error(404, "NotFound", "comparison is not running in this process")
         from shadowmesh.compare.store import StoreUnavailable
 
         try:
@@ -221,8 +223,8 @@ def _get(summary: str, params: list[dict[str, Any]], ok: str) -> dict[str, Any]:
     return {"get": {"summary": summary, "parameters": params, "responses": {
         "200": {"description": ok, "content": {"application/json": {"schema": {
             "type": "object"}}}},
-        "404": {"description": "no such comparison report"},
-        "503": {"description": "comparison not running, or its store unreachable"}}}}
+        "404": {"description": "no such comparison report, or comparison not running"},
+        "503": {"description": "the comparison store is unreachable"}}}}
 
 
 def _q(name: str, description: str) -> dict[str, Any]:
