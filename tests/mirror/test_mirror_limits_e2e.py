@@ -80,12 +80,14 @@ def test_copies_that_waited_too_long_expire() -> None:
                 inproc_proxy(config(primary.port, shadow.port, NO_PIPELINING), limits) as proxy:
             for path in ("/first", "/second", "/third"):
                 await request(proxy.port, get(path))
-            # /first times out after 0.2 s; /third has waited for /first and /second
-            await asyncio.sleep(0.8)
+            # /first times out after 0.2 s, by when /second has waited about as long; if
+            # /second still starts, /third has waited for both: one of them expires.
+            async with asyncio.timeout(3):
+                while proxy.dp.mirror.queue_depth or proxy.dp.mirror.inflight:
+                    await asyncio.sleep(0.02)
             assert proxy.observer.shadows()[0].response_flags == "UT"
-            assert "queue_expired" in skipped(proxy)
-            assert "/third" not in [s.path for s in shadow.seen]
-            assert proxy.dp.mirror.queue_depth == 0 and proxy.dp.mirror.inflight == 0
+            expired = skipped(proxy).count("queue_expired")
+            assert expired >= 1 and len(proxy.observer.shadows()) + expired == 3
     asyncio.run(scenario())
 
 

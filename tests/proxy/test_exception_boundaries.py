@@ -16,6 +16,7 @@ from tests.support.scripted import Conn, ScriptedUpstream, answer, echo_path
 from shadowmesh.mirror import tap as tap_module
 from shadowmesh.mirror.hooks import OutcomeSink
 from shadowmesh.native import compiled_modules
+from shadowmesh.proxy import exchange as exchange_module
 from shadowmesh.proxy import response_writer
 
 NAME = "outbound|8000|v1|svc.default.svc.cluster.local"
@@ -61,6 +62,26 @@ def test_a_bug_answering_the_client_is_a_logged_500_and_frees_the_pool_slot(
             cluster = proxy.dp.clusters.get(proxy.dp.table.clusters[NAME])
             assert cluster.pool.active == 0 and cluster.hosts[0].active_requests == 0
             assert up.connections == 2
+
+    with caplog.at_level(logging.ERROR, "shadowmesh"):
+        asyncio.run(scenario())
+    assert any("failed inside the proxy" in r.message and r.exc_info for r in caplog.records)
+
+
+@interpreted_only
+def test_a_bug_routing_a_request_is_a_logged_500_not_a_400(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object) -> None:
+        raise KeyError("bug in routing")
+
+    async def scenario() -> None:
+        async with ScriptedUpstream(echo_path) as up, inproc_proxy(config(up.port)) as proxy:
+            with monkeypatch.context() as patch:
+                patch.setattr(exchange_module, "select_route", broken)
+                ans = await request(proxy.port, get("/bug"))
+            assert ans.status == 500 and ans.headers.get("connection") == "close"
+            assert (await request(proxy.port, get("/ok"))).body == b"/ok"
+            assert up.seen[0].path == "/ok"
 
     with caplog.at_level(logging.ERROR, "shadowmesh"):
         asyncio.run(scenario())

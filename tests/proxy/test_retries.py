@@ -10,9 +10,12 @@ from tests.support import yaml_builders as yb
 from tests.support.inproc import get, inproc_proxy, request
 from tests.support.scripted import Conn, ScriptedUpstream, answer
 
+ROUND_ROBIN = {"loadBalancer": {"simple": "ROUND_ROBIN"}}
 
-def two_hosts(a: int, b: int, rule: yb.Doc, policy: yb.Doc | None = None) -> str:
-    """Two endpoints in one subset (v1), so a retry can move to the other host."""
+
+def two_hosts(a: int, b: int, rule: yb.Doc, policy: yb.Doc | None = ROUND_ROBIN) -> str:
+    """Two endpoints in one subset (v1), so a retry can move to the other host; round robin,
+    so that first tries land on both."""
     docs = [yb.service_entry("svc", endpoints=[yb.endpoint(a, {"version": "v1"}),
                                                yb.endpoint(b, {"version": "v1"})]),
             yb.destination_rule("svc", ["v1"], traffic_policy=policy),

@@ -350,7 +350,8 @@ class Exchange(TryOwner):
         if attempt is not None:
             self._attempt = None
             attempt.end(reusable)
-        self._release_retry()
+        if self._retry_held:
+            self._release_retry()
 
     def _release_retry(self) -> None:
         if self._retry_held:
@@ -650,7 +651,8 @@ class Exchange(TryOwner):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._release_retry()
+        if self._retry_held:
+            self._release_retry()
         if self._shadows is not None and not self._request_done:
             self.dp.mirror.skip(self._shadows, "client_aborted")
             self._shadows = None
@@ -668,7 +670,8 @@ class Exchange(TryOwner):
         self.dp.observer.on_request(exchange_record(
             req, self.down.local_address, self.status, self._flags, self.details,
             self.bytes_received, self.bytes_sent, self.attempts, self._route,
-            dest.cluster if dest is not None else None, self.last_host, self._upstream_time,
+            dest.cluster if dest is not None else None,
+            self._host_tried[-1] if self._host_tried else None, self._upstream_time,
             self._upstream_local, self.dp.source_workload))
         self.down.exchange_done(self, abort_downstream)
 
