@@ -209,6 +209,13 @@ def _schema(node: Any) -> Any:
     out = {k: _schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
     if node.get("x-kubernetes-int-or-string"):
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    # OpenAPI v3.0 (what a CRD uses) spells exclusive bounds as booleans beside
+    # minimum/maximum; JSON Schema 2020-12 wants the bound itself.
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(flag), bool):
+            del out[flag]
+            if node[flag] and bound in node:
+                out[flag] = out.pop(bound)
     return out
 
 
@@ -226,7 +233,8 @@ def test_comparison_crd_accepts_the_documented_spec_and_requires_host() -> None:
         "redact": {"headers": ["authorization"], "fields": ["$.token"]}}}
     jsonschema.validate(full, schema)
     for broken in ({"spec": {}}, {"spec": {"host": "h", "arrayOrder": "sorted"}},
-                   {"spec": {"host": "h", "noise": {"percentage": 101}}}):
+                   {"spec": {"host": "h", "noise": {"percentage": 101}}},
+                   {"spec": {"host": "h", "noise": {"percentage": 0}}}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
     assert crd["spec"]["group"] == "shadowmesh.io" and version["name"] == "v1alpha1"

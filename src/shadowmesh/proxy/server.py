@@ -206,16 +206,19 @@ def start_watcher(control: ControlPlane, opts: RunOptions, thread: LoopThread) -
 _keep: set[asyncio.Task[None]] = set()
 
 
-async def become_ready(control: ControlPlane, opts: RunOptions,
-                       thread: LoopThread) -> Callable[[], Awaitable[None]] | None:
+StopWatching = Callable[[], Awaitable[None]]
+
+
+async def become_ready(control: ControlPlane, opts: RunOptions, thread: LoopThread,
+                       stop: asyncio.Event) -> tuple[StopWatching | None, int]:
     """Ready now; with --kubernetes, once the API server's state is synced. The watches run
     on the control thread (a push validates and compiles a whole set: never on the traffic
-    loop); the returned coroutine function stops them. Raises kubernetes.run.ConnectError
-    when the API server cannot be configured."""
+    loop). Returns what stops them, and the exit status so far: when the API server cannot
+    be configured, that is said, `stop` is set and the status is 1."""
     if opts.kubernetes is None:
         control.set_ready()
-        return None
-    from shadowmesh.kubernetes.run import watch_cluster
+        return None, 0
+    from shadowmesh.kubernetes.run import ConnectError, watch_cluster
 
     options = opts.kubernetes
 
@@ -223,7 +226,12 @@ async def become_ready(control: ControlPlane, opts: RunOptions,
         kube_stop = asyncio.Event()  # made on the control loop, set there
         return kube_stop, await watch_cluster(control, options, kube_stop, announce)
 
-    kube_stop, task = await thread.run(start())
+    try:
+        kube_stop, task = await thread.run(start())
+    except ConnectError as exc:
+        announce(str(exc))
+        stop.set()
+        return None, 1
 
     async def finish() -> None:
         kube_stop.set()
@@ -238,7 +246,7 @@ async def become_ready(control: ControlPlane, opts: RunOptions,
         except Exception:
             log.exception("stopping the Kubernetes watches")
 
-    return stop_watching
+    return stop_watching, 0
 
 
 async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
@@ -295,15 +303,7 @@ async def _serve_single(opts: RunOptions, telemetry: Telemetry, dp: DataPlane,
     watcher = start_watcher(control, opts, control_thread)
     stop = asyncio.Event()
     install_signals(stop, lambda: control_thread.call(watcher.request_reload))
-    from shadowmesh.kubernetes.run import ConnectError
-
-    code = 0
-    try:
-        stop_kube = await become_ready(control, opts, control_thread)
-    except ConnectError as exc:
-        announce(str(exc))
-        stop_kube, code = None, 1
-        stop.set()
+    stop_kube, code = await become_ready(control, opts, control_thread, stop)
     settle_heap()
     await stop.wait()
     announce("stopping: draining connections")

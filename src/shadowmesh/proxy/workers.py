@@ -310,15 +310,7 @@ async def _control_on(opts: RunOptions, control: ControlPlane, links: list[Worke
     watcher = start_watcher(control, opts, control_thread)
     stop = asyncio.Event()
     install_signals(stop, lambda: control_thread.call(watcher.request_reload))
-    from shadowmesh.kubernetes.run import ConnectError
-
-    code = 0
-    try:
-        stop_kube = await become_ready(control, opts, control_thread)
-    except ConnectError as exc:
-        announce(str(exc))
-        stop_kube, code = None, 1
-        stop.set()
+    stop_kube, code = await become_ready(control, opts, control_thread, stop)
     tasks.spawn(_supervise(links, stop))
     await stop.wait()
     announce("stopping: draining workers")
