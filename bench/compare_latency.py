@@ -96,6 +96,9 @@ class Summary:
     compare_added_p99_ms: float
     mirror_added_p99_ms: float
     compare_vs_direct_p99_ms: float
+    # median absolute deviation of the per-round compare - mirror p99: how far the rounds
+    # disagree; above the target, the session cannot tell +0.2 ms from noise
+    compare_added_p99_mad_ms: float
     errors: int
     non_2xx: int
     interrupted: int
@@ -119,9 +122,17 @@ class Summary:
         return not self.invalid_reasons
 
     @property
+    def resolved(self) -> bool:
+        """Whether the rounds agree closely enough to judge a difference of the target's size
+        (one round cannot show its own scatter, so it is judged as it is)."""
+        return self.compare_added_p99_mad_ms <= TARGET_ADDED_P99_MS
+
+    @property
     def verdict(self) -> str:
         if not self.valid:
             return "invalid"
+        if not self.resolved:
+            return "inconclusive"
         return "met" if self.compare_added_p99_ms <= TARGET_ADDED_P99_MS else "not met"
 
 
@@ -129,15 +140,18 @@ def summarize(rounds: Sequence[Round], pairs_compared: int) -> Summary:
     if not rounds:
         raise ValueError("no rounds to summarize")
     runs = [r for rnd in rounds for r in rnd.runs]
+    added = [r.compare_added_p99_ms for r in rounds]
+    middle = statistics.median(added)
     return Summary(
         rounds=len(rounds),
         direct_p99_ms=statistics.median(r.direct.p99_ms for r in rounds),
         mirror_p99_ms=statistics.median(r.mirror.p99_ms for r in rounds),
         compare_p99_ms=statistics.median(r.compare.p99_ms for r in rounds),
         compare_added_p50_ms=statistics.median(r.compare_added_p50_ms for r in rounds),
-        compare_added_p99_ms=statistics.median(r.compare_added_p99_ms for r in rounds),
+        compare_added_p99_ms=middle,
         mirror_added_p99_ms=statistics.median(r.mirror_added_p99_ms for r in rounds),
         compare_vs_direct_p99_ms=statistics.median(r.compare_vs_direct_p99_ms for r in rounds),
+        compare_added_p99_mad_ms=statistics.median(abs(a - middle) for a in added),
         errors=sum(r.errors for r in runs),
         non_2xx=sum(r.non_2xx for r in runs),
         interrupted=sum(r.interrupted for r in runs),
@@ -218,6 +232,10 @@ def result_line(s: Summary) -> str:
              f"differences; mirror+compare vs direct p99 {s.compare_vs_direct_p99_ms:+.3f} ms)")
     if not s.valid:
         return f"INVALID: {', '.join(s.invalid_reasons)}, so {target} is not judged ({added})"
+    if not s.resolved:
+        return (f"INCONCLUSIVE: the rounds' compare - mirror p99 scatter by "
+                f"{s.compare_added_p99_mad_ms:.3f} ms (median absolute deviation), more than "
+                f"the {TARGET_ADDED_P99_MS:g} ms to resolve, so {target} is not judged ({added})")
     return f"{added}: {target} {s.verdict}"
 
 

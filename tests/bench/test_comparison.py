@@ -191,6 +191,7 @@ def test_summarize_takes_medians_of_per_round_differences() -> None:
     assert s.compare_added_p50_ms == pytest.approx(0.02)
     assert s.mirror_added_p99_ms == pytest.approx(0.30)
     assert s.compare_vs_direct_p99_ms == pytest.approx(0.40)  # 0.40, 0.40, 0.55
+    assert s.compare_added_p99_mad_ms == pytest.approx(0.20)  # |0|, |-0.2|, |+0.3|
     assert (s.errors, s.non_2xx, s.interrupted) == (0, 0, 0)
 
 
@@ -200,10 +201,11 @@ def test_summarize_needs_a_round() -> None:
 
 
 def summary(added_p99: float, pairs: int = 100, errors: int = 0, non_2xx: int = 0,
-            interrupted: int = 0) -> Summary:
+            interrupted: int = 0, mad: float = 0.02) -> Summary:
     return Summary(rounds=5, direct_p99_ms=0.3, mirror_p99_ms=0.6, compare_p99_ms=0.6 + added_p99,
                    compare_added_p50_ms=0.01, compare_added_p99_ms=added_p99,
                    mirror_added_p99_ms=0.3, compare_vs_direct_p99_ms=0.3 + added_p99,
+                   compare_added_p99_mad_ms=mad,
                    errors=errors, non_2xx=non_2xx, interrupted=interrupted,
                    pairs_compared=pairs)
 
@@ -213,6 +215,10 @@ def summary(added_p99: float, pairs: int = 100, errors: int = 0, non_2xx: int = 
     (summary(0.2), "met", []),  # "+0.2 ms or less"
     (summary(0.21), "not met", []),
     (summary(-0.1), "met", []),
+    (summary(0.05, mad=0.2), "met", []),
+    (summary(-9.0, mad=64.6), "inconclusive", []),  # a noisy session: nothing to judge
+    (summary(0.05, mad=0.21), "inconclusive", []),
+    (summary(0.05, mad=5.0, pairs=0), "invalid", ["no pair compared (comparison did not run)"]),
     (summary(0.05, pairs=0), "invalid", ["no pair compared (comparison did not run)"]),
     (summary(0.05, errors=2, non_2xx=1, interrupted=1), "invalid",
      ["2 error(s) (no HTTP answer)", "1 non-2xx answer(s)", "1 run(s) interrupted"]),
@@ -226,6 +232,8 @@ def test_verdict(s: Summary, verdict: str, reasons: list[str]) -> None:
     (summary(0.05), ["p99 +0.050 ms over mirroring alone", "<= +0.2 ms met"]),
     (summary(0.3), ["p99 +0.300 ms", "not met"]),
     (summary(0.05, pairs=0), ["INVALID: no pair compared", "is not judged"]),
+    (summary(-9.0, mad=64.6), ["INCONCLUSIVE: the rounds' compare - mirror p99 scatter by "
+                               "64.600 ms", "p99 -9.000 ms", "is not judged"]),
 ])
 def test_result_line(s: Summary, fragments: list[str]) -> None:
     line = compare_latency.result_line(s)
