@@ -122,10 +122,16 @@ class Summary:
         return not self.invalid_reasons
 
     @property
+    def clear_miss(self) -> bool:
+        """The median exceeds the target by more than the rounds scatter: a miss however
+        noisy the session was."""
+        return self.compare_added_p99_ms - self.compare_added_p99_mad_ms > TARGET_ADDED_P99_MS
+
+    @property
     def resolved(self) -> bool:
         """Whether the rounds agree closely enough to judge a difference of the target's size
         (one round cannot show its own scatter, so it is judged as it is)."""
-        return self.compare_added_p99_mad_ms <= TARGET_ADDED_P99_MS
+        return self.clear_miss or self.compare_added_p99_mad_ms <= TARGET_ADDED_P99_MS
 
     @property
     def verdict(self) -> str:
@@ -232,11 +238,12 @@ def result_line(s: Summary) -> str:
              f"differences; mirror+compare vs direct p99 {s.compare_vs_direct_p99_ms:+.3f} ms)")
     if not s.valid:
         return f"INVALID: {', '.join(s.invalid_reasons)}, so {target} is not judged ({added})"
+    scatter = (f"the rounds' compare - mirror p99 scatter by {s.compare_added_p99_mad_ms:.3f} "
+               "ms (median absolute deviation)")
     if not s.resolved:
-        return (f"INCONCLUSIVE: the rounds' compare - mirror p99 scatter by "
-                f"{s.compare_added_p99_mad_ms:.3f} ms (median absolute deviation), more than "
-                f"the {TARGET_ADDED_P99_MS:g} ms to resolve, so {target} is not judged ({added})")
-    return f"{added}: {target} {s.verdict}"
+        return (f"INCONCLUSIVE: {scatter}, more than the {TARGET_ADDED_P99_MS:g} ms to resolve, "
+                f"so {target} is not judged ({added})")
+    return f"{added}; {scatter}: {target} {s.verdict}"
 
 
 def terminal_report(rounds: Sequence[Round], s: Summary, load: str,

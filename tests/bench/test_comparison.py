@@ -218,6 +218,9 @@ def summary(added_p99: float, pairs: int = 100, errors: int = 0, non_2xx: int = 
     (summary(0.05, mad=0.2), "met", []),
     (summary(-9.0, mad=64.6), "inconclusive", []),  # a noisy session: nothing to judge
     (summary(0.05, mad=0.21), "inconclusive", []),
+    (summary(17.512, mad=10.756), "not met", []),  # every round well over: a miss anyway
+    (summary(0.3, mad=0.15), "not met", []),
+    (summary(0.3, mad=0.25), "inconclusive", []),  # 0.3 - 0.25 is within the target
     (summary(0.05, mad=5.0, pairs=0), "invalid", ["no pair compared (comparison did not run)"]),
     (summary(0.05, pairs=0), "invalid", ["no pair compared (comparison did not run)"]),
     (summary(0.05, errors=2, non_2xx=1, interrupted=1), "invalid",
@@ -229,7 +232,8 @@ def test_verdict(s: Summary, verdict: str, reasons: list[str]) -> None:
 
 
 @pytest.mark.parametrize(("s", "fragments"), [
-    (summary(0.05), ["p99 +0.050 ms over mirroring alone", "<= +0.2 ms met"]),
+    (summary(0.05), ["p99 +0.050 ms over mirroring alone", "scatter by 0.020 ms",
+                     "<= +0.2 ms met"]),
     (summary(0.3), ["p99 +0.300 ms", "not met"]),
     (summary(0.05, pairs=0), ["INVALID: no pair compared", "is not judged"]),
     (summary(-9.0, mad=64.6), ["INCONCLUSIVE: the rounds' compare - mirror p99 scatter by "
