@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,3 +281,19 @@ def test_table_rows_end_with_the_median_row() -> None:
     assert [r[0] for r in rows] == ["round 1", "round 2", "round 3", "median of 3"]
     assert all(len(r) == len(compare_latency.COLUMNS) for r in rows)
     assert rows[-1][compare_latency.COLUMNS.index("compare-mirror p99")] == "0.100"
+
+
+# --- one real quick run ---------------------------------------------------------------------
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(180)
+def test_quick_mirror_compare_run_compares_every_request(tmp_path: Path) -> None:
+    """The scenario really compares: its `compared` cell is a share of the requests (a run
+    that compared nothing would have failed the scenario and the exit status)."""
+    from tests.bench.test_harness import _row, _run_quick
+
+    out = _run_quick(tmp_path, ["shadowmesh-mirror-compare"])
+    row = _row(out, "shadowmesh-mirror-compare")
+    compared = row[report.SCENARIO_COLUMNS.index("compared")]
+    assert compared.endswith("%") and int(compared[:-1]) > 0, out
