@@ -194,5 +194,6 @@ def _run(
         session = scenarios.Session(
             tools=tools, pinning=pinning, settings=settings, supervisor=supervisor,
             backends=backends, script=wrk.write_script(Path(tmp)), shadowmesh_missing=missing,
+            progress=progress,
         )
         return session.run(selected, progress)

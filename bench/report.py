@@ -23,8 +23,8 @@ NOISE_NOTE = (
 )
 
 SCENARIO_COLUMNS = (
-    "scenario", "req/s", "spread", "p50 ms", "p99 ms", "CPU µs/req", "mirrored", "errors",
-    "non-2xx",
+    "scenario", "req/s", "spread", "p50 ms", "p99 ms", "CPU µs/req", "mirrored", "compared",
+    "errors", "non-2xx",
 )
 RATIO_COLUMNS = ("ratio", "metric", "value", "target", "result")
 
@@ -50,6 +50,7 @@ def scenario_rows(results: Sequence[ScenarioResult]) -> list[list[str]]:
             f"{m.p99_ms:.2f}",
             _num(m.cpu_us_per_request, ".0f"),
             _num(m.mirrored, ".0%"),
+            _num(m.compared, ".0%"),
             str(m.errors),
             str(m.non_2xx),
         ])

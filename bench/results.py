@@ -22,6 +22,8 @@ class Measurement:
     cpu_us_per_request: float | None = None
     # requests the shadow received per request wrk sent; None when there is no shadow to count
     mirrored: float | None = None
+    # pairs the comparison engine compared per request wrk sent; None without a Comparison
+    compared: float | None = None
 
 
 def _median_or_none(values: Sequence[float | None]) -> float | None:
@@ -46,6 +48,7 @@ def summarize(runs: Sequence[Measurement]) -> Measurement:
         non_2xx=sum(r.non_2xx for r in runs),
         cpu_us_per_request=_median_or_none([r.cpu_us_per_request for r in runs]),
         mirrored=_median_or_none([r.mirrored for r in runs]),
+        compared=_median_or_none([r.compared for r in runs]),
     )
 
 

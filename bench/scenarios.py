@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bench import nginx, shadowmesh_server, slow_shadow, wrk
+from bench import comparison, nginx, shadowmesh_server, slow_shadow, wrk
 from bench.processes import Child, StartError, Supervisor
 from bench.results import Measurement, ScenarioResult
 from bench.tools import Pinning, Tools, cpu_seconds_between, cpu_ticks, pin_tree, process_tree
@@ -38,6 +38,7 @@ class Scenario:
     title: str
     workers: int = 1
     args: tuple[str, ...] = ()  # extra `shadowmesh run` options
+    compare: bool = False  # a Comparison for the mirrored host (its pairs are counted)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -47,6 +48,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("shadowmesh", "shadowmesh", "none", "shadowmesh, no mirror"),
     Scenario("shadowmesh-mirror", "shadowmesh", "fast",
              "shadowmesh, 100% mirror (copies pipelined as deep as the shadow allows)"),
+    Scenario("shadowmesh-mirror-compare", "shadowmesh", "fast",
+             "shadowmesh, 100% mirror (pipelined), every pair compared", compare=True),
     Scenario("shadowmesh-mirror-pooled", "shadowmesh", "fast",
              "shadowmesh, 100% mirror, one copy per pooled connection",
              args=("--no-shadow-pipelining",)),
@@ -164,6 +167,8 @@ class Session:
     backends: Backends
     script: Path
     shadowmesh_missing: str | None  # why shadowmesh scenarios are skipped, if they are
+    progress: Progress = print  # per-run detail lines (the comparison's pair count)
+    _stores: int = 0
 
     def _start_proxy(self, scenario: Scenario) -> tuple[Child | None, int]:
         if scenario.proxy == "direct":
@@ -181,9 +186,16 @@ class Session:
             self.backends.primary, shadow or self.backends.fast_shadow,
             mirror=scenario.shadow != "none",
         )
+        args = scenario.args
+        if scenario.compare:
+            yaml_text = comparison.with_comparison(yaml_text)
+            # a fresh store per run: each run's report holds only its own pairs
+            self._stores += 1
+            store = self.supervisor.workdir / f"{scenario.name}-{self._stores}.db"
+            args += ("--compare-store", f"sqlite:///{store}")
         return shadowmesh_server.start_shadowmesh(
             self.supervisor, scenario.name, yaml_text, scenario.workers, self.pinning.proxy_cpus,
-            extra_args=scenario.args, access_log=self._access_log(scenario),
+            extra_args=args, access_log=self._access_log(scenario),
         )
 
     def _access_log(self, scenario: Scenario) -> Path | None:
@@ -205,6 +217,11 @@ class Session:
         if s.warmup_s > 0:
             wrk.run(self.tools.wrk, url, s.load, self.script, load_cpus, duration_s=s.warmup_s)
             time.sleep(s.settle_s)
+        admin = None
+        pairs_before = 0
+        if scenario.compare and child is not None:
+            admin = comparison.Admin(shadowmesh_server.admin_port(child))
+            pairs_before = comparison.settled(admin.pairs)
         pids = process_tree(child.pid) if child is not None else []
         if child is not None:
             pin_tree(child.pid, self.pinning.proxy_cpus)
@@ -220,6 +237,18 @@ class Session:
         mirrored = None
         if shadow_before is not None and shadow_after is not None and result.requests > 0:
             mirrored = (shadow_after - shadow_before) / result.requests
+        compared = None
+        if admin is not None:
+            pairs = comparison.settled(admin.pairs) - pairs_before
+            skipped = admin.skipped()
+            self.progress(f"  {scenario.name}: {pairs:,} pairs compared for {result.requests:,} "
+                          f"requests in the measured run; since start "
+                          f"{comparison.describe_skipped(skipped)}")
+            if pairs <= 0:
+                raise comparison.NotCompared(
+                    f"comparison did not run: 0 pairs compared for {result.requests:,} "
+                    f"requests ({comparison.describe_skipped(skipped)})")
+            compared = pairs / result.requests if result.requests > 0 else None
         return Measurement(
             rps=result.rps,
             p50_ms=result.p50_ms,
@@ -229,6 +258,7 @@ class Session:
             non_2xx=result.non_2xx,
             cpu_us_per_request=cpu_us,
             mirrored=mirrored,
+            compared=compared,
         )
 
     def run(self, scenarios: Sequence[Scenario], progress: Progress) -> list[ScenarioResult]:
@@ -247,7 +277,8 @@ class Session:
                 label = f"[{step}/{total}] {s.name} (run {round_no}/{self.settings.repeat})"
                 try:
                     m = self.measure(s)
-                except (StartError, wrk.WrkError, OSError) as exc:
+                except (StartError, wrk.WrkError, OSError, ValueError,
+                        comparison.NotCompared) as exc:
                     result.failed = str(exc)
                     progress(f"{label}: FAILED: {exc}")
                     continue

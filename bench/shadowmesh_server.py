@@ -83,3 +83,11 @@ def start_shadowmesh(
     # Workers may have been forked after the first exec; make sure all of them are pinned.
     pin_tree(child.pid, cpus)
     return child, port
+
+
+def admin_port(child: Child) -> int:
+    """The admin port `child` reported at start (start_shadowmesh waited for the line)."""
+    match = ADMIN.search(child.log.read_text(errors="replace"))
+    if match is None:
+        raise child.failure("did not report its admin address")
+    return int(match.group(1))
