@@ -38,7 +38,7 @@ def test_the_fixture_is_the_planted_change() -> None:
         f"the renamed field is a regression on GET /json: {docs.PLANTED}, {docs.PLANTED_NEW}",
         "GET /get is flagged slower (p50 1.3 ms on v1, 41.3 ms on v2, mann-whitney-u p=1e-30)",
         "httpbin's per-request $.uuid on GET /uuid is noise, not a regression",
-        "nothing else is a regression",
+        "nothing else differs in content",
         "the verdict is HOLD (`shadowmesh compare --verdict` exit status 1)",
     ]
 
@@ -69,6 +69,16 @@ def _promote(s: dict[str, Any], f: dict[str, list[Any]]) -> None:
     s["verdict"]["decision"] = "PROMOTE"
 
 
+def test_another_endpoint_slower_is_reported_not_failed() -> None:
+    # a few-millisecond endpoint's latency drifts on a busy machine: said, not failed
+    summary, fields = planted()
+    _uuid_slower(summary, fields)
+    checks = check_comparison(summary, fields, 1)
+    assert all(c.ok for c in checks), checks
+    assert checks[3].message == ("nothing else differs in content (latency also flagged on a "
+                                 "busy machine: GET /uuid)")
+
+
 @pytest.mark.parametrize(
     ("change", "exit_status", "failed"),
     [
@@ -79,8 +89,6 @@ def _promote(s: dict[str, Any], f: dict[str, list[Any]]) -> None:
                       3: "also reported: GET /uuid $.uuid"}, id="noise taken for a regression"),
         pytest.param(_host_echo, 1, {3: "also reported: GET /get $.headers.Host"},
                      id="the shadow Host echo reported"),
-        pytest.param(_uuid_slower, 1, {3: "also reported: GET /uuid slower"},
-                     id="another endpoint slower"),
         pytest.param(_promote, 0, {4: "the verdict is PROMOTE with exit status 0"},
                      id="PROMOTE"),
         pytest.param(lambda s, f: None, 2, {4: "the verdict is HOLD with exit status 2"},

