@@ -44,6 +44,7 @@ from shadowmesh.routing.table import (
     RoutingTable,
     VirtualHost,
 )
+from shadowmesh.tls import upstream_tls
 
 _version = itertools.count(1)
 
@@ -52,6 +53,7 @@ _version = itertools.count(1)
 class CompileOptions:
     namespace: str = "default"  # the client's namespace, for short-name authorities
     shadow: ShadowDefaults = field(default_factory=ShadowDefaults)
+    credentials_dir: str | None = None  # `credentialName` -> DIR/<name>/tls.crt|tls.key|ca.crt
 
 
 class _Builder:
@@ -116,7 +118,7 @@ class _Builder:
             subset=subset,
             port=port,
             endpoints=tuple(endpoints),
-            policy=_cluster_policy(policy_src),
+            policy=_cluster_policy(policy_src, fqdn, self.options.credentials_dir),
         )
         self.clusters[name] = spec
         return spec
@@ -492,10 +494,13 @@ _POOL_FIELDS = (
 )
 
 
-def _cluster_policy(tp: Any) -> ClusterPolicy:
+def _cluster_policy(tp: Any, service: str = "", credentials_dir: str | None = None
+                    ) -> ClusterPolicy:
     if tp is None:
         return ClusterPolicy()
     kwargs: dict[str, Any] = {}
+    if tp.tls is not None:
+        kwargs["tls"] = upstream_tls(tp.tls, service, credentials_dir)
     lb = tp.load_balancer
     if lb is not None:
         kwargs["lb_simple"] = lb.simple
