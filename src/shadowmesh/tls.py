@@ -1,4 +1,5 @@
-"""TLS contexts from Istio's settings: DestinationRule `tls` (origination to upstreams).
+"""TLS contexts from Istio's settings: DestinationRule `tls` (origination to upstreams) and
+Gateway server `tls` (termination, with SNI selection among a port's servers).
 
 A context is built once, when the routing table is compiled, from the files the settings
 name; the cluster's connections are opened with it and stay pooled, so a request pays no
@@ -14,7 +15,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from shadowmesh.routing.table import UpstreamTLS
+from shadowmesh.routing.table import ServerTLS, UpstreamTLS
 
 # DestinationRule `tls.mode` values shadowmesh originates; ISTIO_MUTUAL needs the mesh's
 # own certificates, which shadowmesh does not have.
@@ -27,12 +28,13 @@ class TLSConfigError(ValueError):
 
 def credential_files(credentials_dir: str | None, name: str) -> tuple[str, str, str | None]:
     """`credentialName` -> (tls.crt, tls.key, ca.crt or None), laid out like a mounted
-    Kubernetes TLS secret."""
+    Kubernetes TLS secret; the CA may also come from a `<name>-cacert` secret, as in Istio."""
     if not credentials_dir:
         raise TLSConfigError(f"credentialName {name!r} needs --credentials-dir")
     base = Path(credentials_dir) / name
-    ca = base / "ca.crt"
-    return str(base / "tls.crt"), str(base / "tls.key"), str(ca) if ca.exists() else None
+    ca = next((c for c in (base / "ca.crt", Path(credentials_dir) / f"{name}-cacert" / "ca.crt")
+               if c.exists()), None)
+    return str(base / "tls.crt"), str(base / "tls.key"), str(ca) if ca is not None else None
 
 
 def _fingerprint(paths: list[str | None]) -> str:
@@ -143,6 +145,138 @@ def connect_failure(exc: OSError, tls: bool) -> str:
     if tls and isinstance(exc, ConnectionResetError) and exc.errno is None:
         return "TLS_error:|connection reset by peer during handshake:TLS_error_end"
     return f"delayed connect error: {exc.errno or exc}"
+
+
+# Gateway server modes shadowmesh terminates; PASSTHROUGH, AUTO_PASSTHROUGH and ISTIO_MUTUAL
+# are not served.
+TERMINATED_MODES = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+
+_VERSIONS = {
+    "TLSV1_0": ssl.TLSVersion.TLSv1,
+    "TLSV1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSV1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSV1_3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def server_tls(settings: Any, hosts: tuple[str, ...],
+               credentials_dir: str | None) -> ServerTLS | None:
+    """Gateway `ServerTLSSettings` of an HTTPS server -> its TLS, or None when the mode is
+    not one shadowmesh terminates."""
+    if settings is None or settings.mode not in TERMINATED_MODES:
+        return None
+    cert, key, ca = settings.server_certificate, settings.private_key, settings.ca_certificates
+    if settings.credential_name:
+        cert, key, named_ca = credential_files(credentials_dir, settings.credential_name)
+        ca = ca or named_ca
+    if not cert or not key:
+        raise TLSConfigError(f"tls mode {settings.mode} needs a server certificate and key")
+    if settings.mode != "SIMPLE" and not ca:
+        raise TLSConfigError(f"tls mode {settings.mode} needs caCertificates")
+    names = tuple(h.rpartition("/")[2].lower() for h in hosts) or ("*",)
+    return ServerTLS(
+        hosts=names,
+        mode=settings.mode,
+        fingerprint=_fingerprint([cert, key, ca if settings.mode != "SIMPLE" else None]),
+        context=server_context(settings, cert, key, ca),
+    )
+
+
+def server_context(settings: Any, cert: str, key: str, ca: str | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # Envoy's server defaults: TLS 1.2 to 1.3.
+    ctx.minimum_version = _VERSIONS.get(settings.min_protocol_version, ssl.TLSVersion.TLSv1_2)
+    ctx.maximum_version = _VERSIONS.get(settings.max_protocol_version, ssl.TLSVersion.TLSv1_3)
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        if settings.cipher_suites:
+            ctx.set_ciphers(":".join(settings.cipher_suites))
+        ctx.load_cert_chain(cert, key)
+        if settings.mode != "SIMPLE" and ca:
+            ctx.load_verify_locations(cafile=ca)
+            ctx.verify_mode = (ssl.CERT_REQUIRED if settings.mode == "MUTUAL"
+                               else ssl.CERT_OPTIONAL)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigError(f"TLS settings cannot be loaded: {exc}") from exc
+    return ctx
+
+
+def _sni_rank(pattern: str, name: str) -> int:
+    """How well a server's host matches the SNI name: exact beats the longest wildcard
+    suffix, which beats `*`; -1 for no match (Envoy's filter chain match)."""
+    if pattern == name:
+        return 1 << 16
+    if pattern == "*":
+        return 0
+    if pattern.startswith("*") and name.endswith(pattern[1:]):
+        return len(pattern)
+    return -1
+
+
+class SNISelector:
+    """The TLS of one HTTPS listener: the context its server is created with, whose SNI
+    callback hands each handshake to the context of the server the client named.
+
+    OpenSSL takes the verify mode, the protocol versions and the ciphers of a connection
+    from the listener's context, not from the one the callback switches to: those are
+    per port (the first server's versions and ciphers; client certificates asked for when
+    any server wants them, and required at the handshake when every server does).
+    `update` puts a reload's certificates in force for new connections; connections
+    already open keep theirs."""
+
+    def __init__(self, servers: tuple[ServerTLS, ...]) -> None:
+        self.base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.base.sni_callback = self._pick
+        self.servers: tuple[ServerTLS, ...] = ()
+        # Contexts whose server requires a client certificate the handshake did not (a
+        # port that mixes MUTUAL with other modes): checked once the handshake is done.
+        self.require_cert: frozenset[int] = frozenset()
+        self.update(servers)
+
+    def update(self, servers: tuple[ServerTLS, ...]) -> None:
+        if servers == self.servers:
+            return
+        first = servers[0].context
+        base = self.base
+        base.minimum_version = first.minimum_version
+        base.maximum_version = first.maximum_version
+        base.set_ciphers(":".join(c["name"] for c in first.get_ciphers()))
+        base.set_alpn_protocols(["http/1.1"])
+        modes = {s.mode for s in servers}
+        if modes == {"MUTUAL"}:
+            base.verify_mode = ssl.CERT_REQUIRED
+            self.require_cert = frozenset()
+        elif modes & {"MUTUAL", "OPTIONAL_MUTUAL"}:
+            base.verify_mode = ssl.CERT_OPTIONAL
+            self.require_cert = frozenset(id(s.context) for s in servers if s.mode == "MUTUAL")
+        else:
+            base.verify_mode = ssl.CERT_NONE
+            self.require_cert = frozenset()
+        self.servers = servers
+
+    def select(self, name: str | None) -> ServerTLS | None:
+        best: ServerTLS | None = None
+        best_rank = -1
+        for server in self.servers:
+            for pattern in server.hosts:
+                rank = 0 if pattern == "*" else -1 if name is None \
+                    else _sni_rank(pattern, name.lower())
+                if rank > best_rank:
+                    best, best_rank = server, rank
+        return best
+
+    def _pick(self, obj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:
+        server = self.select(name)
+        if server is None:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # no server for this name
+        obj.context = server.context
+        return None
+
+    def lacks_required_cert(self, obj: ssl.SSLObject | None) -> bool:
+        """The handshake chose a MUTUAL server on a mixed port and no certificate came."""
+        if not self.require_cert or obj is None:
+            return False
+        return id(obj.context) in self.require_cert and not obj.getpeercert()
 
 
 SAN_MISMATCH = "TLS_error:|SSL routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end"

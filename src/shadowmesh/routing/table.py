@@ -248,6 +248,17 @@ class ListenerSpec:
     context: str  # MESH or "gateway:<ns>/<name>"
     host: str
     port: int
+    tls: tuple[ServerTLS, ...] = ()  # HTTPS: one per Gateway server on this port, SNI picks
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTLS:
+    """The TLS of one HTTPS Gateway server (SIMPLE, MUTUAL, OPTIONAL_MUTUAL)."""
+
+    hosts: tuple[str, ...]  # the server's `hosts`, matched against the client's SNI
+    mode: str
+    fingerprint: str  # the certificate files' contents: a renewed one is put in force
+    context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
