@@ -142,8 +142,9 @@ class Listeners:
                 scheme = "https" if ls.tls else "http"
                 try:
                     await self.open(ls)
-                    announce(f"gateway {ls.context[8:]} listening on "
-                             f"{scheme}://{ls.host}:{ls.port}")
+                    name, _, redirect = ls.context[8:].partition("#")
+                    announce(f"gateway {name} listening on {scheme}://{ls.host}:{ls.port}"
+                             + (" (redirects to https)" if redirect else ""))
                 except OSError as exc:
                     log.error("cannot listen on %s:%s for %s: %s", ls.host, ls.port,
                               ls.context, exc)
