@@ -165,6 +165,7 @@ def test_sni_selects_the_server_and_mutual_tls_is_enforced(pki: dict[str, Any]) 
             # a name no server lists is refused at the handshake
             assert await refused(port, "z.example.com", client_ctx(pki))
             assert [s.path for s in backend.seen] == ["/a", "/b"]
+            assert {s.header("x-forwarded-proto") for s in backend.seen} == {"https"}
             assert [r.response_code for r in observer.primary()] == [200, 200]
     asyncio.run(scenario())
 
