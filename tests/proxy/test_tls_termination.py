@@ -246,3 +246,22 @@ def test_a_renewed_certificate_takes_effect_on_reload(pki: dict[str, Any]) -> No
             writer.close()
             assert [s.path for s in backend.seen] == ["/before", "/after", "/inflight"]
     asyncio.run(scenario())
+
+
+def test_an_unreadable_certificate_rejects_the_configuration(pki: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    from shadowmesh.controlplane import ControlPlane
+
+    ports = {k: free_port() for k in ("sni", "mutual", "optional", "http")}
+    good = tmp_path / "gw.yaml"
+    good.write_text(gateway_config(1, ports, pki))
+    control = ControlPlane((str(good),), CompileOptions(credentials_dir=pki["creds"]))
+    control.on_issues = lambda issues: None
+    assert control.load_files().ok
+    before = control.table
+    good.write_text(gateway_config(1, ports, pki, Pair(str(tmp_path / "gone.crt"),
+                                                       pki["a"].key)))
+    change = control.load_files()
+    assert not change.ok
+    assert any("cannot read" in i.message and "gone.crt" in i.message for i in change.issues)
+    assert control.table is before  # the configuration in force stays
