@@ -34,6 +34,7 @@ from shadowmesh.kubernetes.translate import validation_view
 from shadowmesh.routing.compile import CompileOptions, compile_table
 from shadowmesh.routing.table import RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
+from shadowmesh.tls import TLSConfigError
 
 log = logging.getLogger("shadowmesh")
 
@@ -297,6 +298,11 @@ class ControlPlane:
             return _Change(False, issues)
         try:
             table = compile_table(resources, self.options)
+        except TLSConfigError as exc:  # a certificate file missing or unreadable
+            self._counts["rejected"] += 1
+            issues = [Issue("error", str(exc))]
+            self.on_issues(issues)
+            return _Change(False, issues)
         except Exception as exc:  # a compile bug must never take down the config in force
             log.exception("compiling the configuration failed")
             self._counts["rejected"] += 1

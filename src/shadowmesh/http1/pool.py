@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 
 from shadowmesh.clock import monotonic
@@ -18,6 +19,7 @@ from shadowmesh.http1.connection import ConnectionOwner, UpstreamClient, Upstrea
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterPolicy
 from shadowmesh.tasks import TaskGroup
+from shadowmesh.tls import SAN_MISMATCH, connect_failure, failure_reason, peer_matches
 
 log = logging.getLogger("shadowmesh")
 
@@ -168,20 +170,42 @@ class ClusterPool(ConnectionOwner):
     async def _connect(self, client: UpstreamClient, host: HostState) -> None:
         loop = asyncio.get_running_loop()
         spec = host.spec
+        tls = self.policy.tls
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: UpstreamConnection(self, host), spec.address,
-                                       spec.port),
-                self.policy.connect_timeout,
-            )
+            if tls is None:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(lambda: UpstreamConnection(self, host),
+                                           spec.address, spec.port),
+                    self.policy.connect_timeout,
+                )
+            else:
+                transport, conn = await asyncio.wait_for(
+                    loop.create_connection(lambda: UpstreamConnection(self, host),
+                                           spec.address, spec.port, ssl=tls.context,
+                                           server_hostname=tls.sni),
+                    self.policy.connect_timeout,
+                )
+                if tls.subject_alt_names and not peer_matches(
+                        transport.get_extra_info("peercert"), tls.subject_alt_names):
+                    conn.reusable = False
+                    self._drop(conn)
+                    conn.abort()
+                    client.on_connect_failed(SAN_MISMATCH)
+                    self._serve_pending()
+                    return
         except TimeoutError:
             self.connections -= 1
             client.on_connect_failed("connect timeout")
             self._serve_pending()
             return
+        except ssl.SSLError as exc:
+            self.connections -= 1
+            client.on_connect_failed(failure_reason(exc))
+            self._serve_pending()
+            return
         except OSError as exc:
             self.connections -= 1
-            client.on_connect_failed(f"delayed connect error: {exc.errno or exc}")
+            client.on_connect_failed(connect_failure(exc, tls is not None))
             self._serve_pending()
             return
         self.active += 1

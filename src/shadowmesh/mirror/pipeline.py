@@ -30,6 +30,7 @@ threaded worker, which serves them; its sync worker closes after each answer).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from typing import Final, cast
 
@@ -39,8 +40,9 @@ from shadowmesh.clock import monotonic
 from shadowmesh.http1.connection import UpstreamClient
 from shadowmesh.http1.framing import Headers
 from shadowmesh.routing.hosts import HostState
-from shadowmesh.routing.table import ClusterPolicy
+from shadowmesh.routing.table import ClusterPolicy, UpstreamTLS
 from shadowmesh.tasks import TaskGroup
+from shadowmesh.tls import SAN_MISMATCH, connect_failure, failure_reason, peer_matches
 
 DEPTH: Final = 32  # copies in flight on one connection, at most
 SPREAD_AT: Final = 8  # open another connection when the least busy one carries this many
@@ -82,6 +84,7 @@ class PipelinedConnection(asyncio.Protocol):
         "_out",
         "_parser",
         "closed",
+        "held",
         "host",
         "inflight",
         "last_used",
@@ -106,6 +109,8 @@ class PipelinedConnection(asyncio.Protocol):
         self.sent = 0
         self.usable = True  # takes new copies
         self.closed = False
+        # Opened over TLS with subjectAltNames to verify: nothing goes out before they are.
+        self.held = False
         self.last_used = monotonic()
 
     # -- from ShadowPipes ---------------------------------------------------------------
@@ -139,6 +144,8 @@ class PipelinedConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.held:
+            return  # ShadowPipes._connect calls again once the peer is verified
         self.transport = cast(asyncio.Transport, transport)
         now = monotonic()
         for copy in self.inflight:
@@ -272,7 +279,7 @@ class ShadowPipes:
             conns.remove(conn)  # closed: no longer counts against the host's connections
         limit = min(policy.max_connections, MAX_CONNECTIONS)
         if (best is None or len(best.inflight) >= SPREAD_AT) and len(conns) < limit:
-            best = self._open(host, conns, capture, policy.connect_timeout)
+            best = self._open(host, conns, capture, policy.connect_timeout, policy.tls)
         if best is None or len(best.inflight) >= DEPTH:
             return None
         best.send(copy, data)
@@ -295,22 +302,41 @@ class ShadowPipes:
                     conn.close()
 
     def _open(self, host: HostState, conns: list[PipelinedConnection], capture: bool,
-              connect_timeout: float) -> PipelinedConnection:
+              connect_timeout: float, tls: UpstreamTLS | None) -> PipelinedConnection:
         conn = (CapturingConnection if capture else PipelinedConnection)(self, host)
         conns.append(conn)
-        self._tasks.spawn(self._connect(conn, connect_timeout))
+        self._tasks.spawn(self._connect(conn, connect_timeout, tls))
         return conn
 
-    async def _connect(self, conn: PipelinedConnection, timeout: float) -> None:
+    async def _connect(self, conn: PipelinedConnection, timeout: float,
+                       tls: UpstreamTLS | None) -> None:
         loop = asyncio.get_running_loop()
         spec = conn.host.spec
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: conn, spec.address, spec.port), timeout)
+            if tls is None:
+                await asyncio.wait_for(
+                    loop.create_connection(lambda: conn, spec.address, spec.port), timeout)
+                return
+            conn.held = bool(tls.subject_alt_names)
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: conn, spec.address, spec.port,
+                                       ssl=tls.context, server_hostname=tls.sni), timeout)
         except TimeoutError:
             self._connect_failed(conn, "connect timeout")
+            return
+        except ssl.SSLError as exc:
+            self._connect_failed(conn, failure_reason(exc))
+            return
         except OSError as exc:
-            self._connect_failed(conn, f"delayed connect error: {exc.errno or exc}")
+            self._connect_failed(conn, connect_failure(exc, tls is not None))
+            return
+        if conn.held:
+            conn.held = False
+            if not peer_matches(transport.get_extra_info("peercert"), tls.subject_alt_names):
+                self._connect_failed(conn, SAN_MISMATCH)
+                transport.abort()
+                return
+            conn.connection_made(transport)
 
     def _connect_failed(self, conn: PipelinedConnection, reason: str) -> None:
         for copy in conn.end():

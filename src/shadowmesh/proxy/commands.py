@@ -71,6 +71,10 @@ def _downstream_limits(head_kb: int, fields: int, header_timeout: str,
               help="Data-plane processes sharing the listener ports (SO_REUSEPORT).")
 @click.option("--namespace", default="default", show_default=True,
               help="The clients' namespace: short host names resolve in it.")
+@click.option("--credentials-dir", default=None,
+              type=click.Path(exists=True, file_okay=False, dir_okay=True),
+              help="Where `credentialName` certificates live, laid out like mounted "
+                   "Kubernetes TLS secrets: DIR/<name>/tls.crt, tls.key, ca.crt.")
 @click.option("--shadow-host-suffix/--no-shadow-host-suffix", default=True, show_default=True,
               help="Append '-shadow' to the Host of mirrored copies (Envoy and Istio <= 1.27; "
                    "Istio >= 1.28 does not). Per VirtualService: annotation "
@@ -129,6 +133,7 @@ def run(
     reload_debounce: str,
     workers: int,
     namespace: str,
+    credentials_dir: str | None,
     shadow_host_suffix: bool,
     shadow_pipelining: bool,
     mirror_body_limit: int,
@@ -183,6 +188,7 @@ def run(
         admin=AdminSettings(body_limit=admin_body_limit, allowed_hosts=admin_allowed_hosts),
         compile=CompileOptions(
             namespace=namespace,
+            credentials_dir=credentials_dir,
             shadow=ShadowDefaults(host_suffix=shadow_host_suffix, pipelining=shadow_pipelining,
                                   body_limit=mirror_body_limit),
         ),

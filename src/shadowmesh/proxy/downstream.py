@@ -89,6 +89,7 @@ class DownstreamProtocol(ClientSide):
         "local_port",
         "remote",
         "remote_ip",
+        "secure",
         "transport",
         "writable",
     )
@@ -135,6 +136,7 @@ class DownstreamProtocol(ClientSide):
         self.remote_ip = "-"
         self.local_address = "-"
         self.local_port = 0
+        self.secure = False  # a TLS connection (HTTPS Gateway server)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -148,6 +150,7 @@ class DownstreamProtocol(ClientSide):
         if sock:
             self.local_address = f"{sock[0]}:{sock[1]}"
             self.local_port = sock[1]
+        self.secure = transport.get_extra_info("sslcontext") is not None
         self.draining = self.dp.draining
         self.dp.connections.add(self)
         # The first request's header clock starts at accept (as nginx's
@@ -381,6 +384,8 @@ class DownstreamProtocol(ClientSide):
             self.remote,
             self.remote_ip,
         )
+        if self.secure:
+            request.secure = True
         if not keep_alive or "connection" in request.hmap:
             # Only then can it be another version: llhttp accepts 0.9, 1.0, 1.1 and 2.0,
             # and keeps a connection open by default for 1.1 alone. (Asking every time

@@ -429,7 +429,7 @@ class Exchange(TryOwner):
             attempt,
             "UF",
             b"remote connection failure, transport failure reason: " + reason.encode(),
-            "upstream_reset_before_response_started{remote_connection_failure}",
+            _connect_failure_details(reason),
             route is not None and route.retry.retries_connect_failure,
         )
 
@@ -698,3 +698,11 @@ class Exchange(TryOwner):
             self.status = 0
         self.details = "downstream_remote_disconnect"
         self._finish(abort_downstream=True)
+
+
+def _connect_failure_details(reason: str) -> str:
+    if reason.startswith("TLS_error"):
+        # Envoy names the handshake's failure in the details, spaces as underscores.
+        return ("upstream_reset_before_response_started{remote_connection_failure,"
+                + reason.replace(" ", "_") + "}")
+    return "upstream_reset_before_response_started{remote_connection_failure}"

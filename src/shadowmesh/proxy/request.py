@@ -131,6 +131,7 @@ class Request:
         "remote",
         "remote_ip",
         "request_id",
+        "secure",
         "start",
         "start_wall",
         "target",
@@ -159,6 +160,7 @@ class Request:
         self.upgrade = upgrade
         self.remote = remote
         self.remote_ip = remote_ip
+        self.secure = False  # came over TLS (an HTTPS Gateway server)
         hmap: dict[str, str] = {}
         for name, value in headers:
             key = name.decode("latin-1").lower()

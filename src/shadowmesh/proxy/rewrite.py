@@ -41,7 +41,7 @@ def rewrite_path(rw: Rewrite, req: Request, matched: MatchBlock | bool | None) -
 
 def redirect_location(rd: Redirect, req: Request, matched: MatchBlock | bool | None) -> str:
     """The Location of a redirect, as Envoy builds it from Istio's HTTPRedirect."""
-    scheme = rd.scheme or "http"
+    scheme = rd.scheme or ("https" if req.secure else "http")  # Envoy keeps the request's
     host = rd.authority or req.host
     port: int | None
     if rd.port:

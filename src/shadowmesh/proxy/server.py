@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from shadowmesh import native
 from shadowmesh.admin.settings import AdminSettings
@@ -36,6 +37,7 @@ from shadowmesh.routing.compile import CompileOptions
 from shadowmesh.routing.table import MESH, ListenerSpec, RoutingTable
 from shadowmesh.telemetry.observer import Telemetry
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
+from shadowmesh.tls import SNISelector
 
 log = logging.getLogger("shadowmesh")
 
@@ -87,47 +89,94 @@ def bind_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+ListenerKey = tuple[str, str, int, bool]  # context, host, port, HTTPS
+
+
 class Listeners:
     """The mesh listener plus one listener per Gateway server, kept in sync with the table.
-    All of them share one connection cap (`proxy/overload.py`)."""
+    All of them share one connection cap (`proxy/overload.py`). An HTTPS listener keeps its
+    `SNISelector`, so a reload that renews a certificate puts it in force without closing
+    the listener (connections already open keep theirs)."""
 
     def __init__(self, dp: DataPlane, reuse_port: bool, max_connections: int | None = None,
                  ) -> None:
         self.dp = dp
         self.reuse_port = reuse_port
         self.governor = ConnectionGovernor(dp, max_connections)
-        self.servers: dict[tuple[str, str, int], asyncio.Server] = {}
+        self.servers: dict[ListenerKey, asyncio.Server] = {}
+        self.selectors: dict[ListenerKey, SNISelector] = {}
 
     async def open(self, spec: ListenerSpec) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         sock = bind_socket(spec.host, spec.port, self.reuse_port)
         context = spec.context
         governor = self.governor
-        server = await loop.create_server(
-            lambda: governor.protocol(context), sock=sock, backlog=2048
-        )
         port = sock.getsockname()[1]
-        self.servers[(context, spec.host, port)] = server
+        key = (context, spec.host, port, bool(spec.tls))
+        if not spec.tls:
+            server = await loop.create_server(
+                lambda: governor.protocol(context), sock=sock, backlog=2048
+            )
+        else:
+            selector = SNISelector(spec.tls)
+
+            def secure() -> asyncio.Protocol:
+                inner = governor.protocol(context)
+                return _ClientCertCheck(inner, selector) if selector.require_cert else inner
+
+            server = await loop.create_server(secure, sock=sock, backlog=2048,
+                                              ssl=selector.base)
+            self.selectors[key] = selector
+        self.servers[key] = server
         return server
 
     async def sync_gateways(self, table: RoutingTable) -> None:
-        wanted = {(ls.context, ls.host, ls.port) for ls in table.gateway_listeners}
+        wanted = {(ls.context, ls.host, ls.port, bool(ls.tls)): ls
+                  for ls in table.gateway_listeners}
         for key in list(self.servers):
             if key[0] != MESH and key not in wanted:
                 self.servers.pop(key).close()
-        for ls in table.gateway_listeners:
-            if (ls.context, ls.host, ls.port) not in self.servers:
+                self.selectors.pop(key, None)
+        for key, ls in wanted.items():
+            if key not in self.servers:
+                scheme = "https" if ls.tls else "http"
                 try:
                     await self.open(ls)
-                    announce(f"gateway {ls.context[8:]} listening on http://{ls.host}:{ls.port}")
+                    name, _, redirect = ls.context[8:].partition("#")
+                    announce(f"gateway {name} listening on {scheme}://{ls.host}:{ls.port}"
+                             + (" (redirects to https)" if redirect else ""))
                 except OSError as exc:
                     log.error("cannot listen on %s:%s for %s: %s", ls.host, ls.port,
                               ls.context, exc)
+            elif ls.tls:
+                self.selectors[key].update(ls.tls)
 
     def close(self) -> None:
         for server in self.servers.values():
             server.close()
         self.servers.clear()
+        self.selectors.clear()
+
+
+class _ClientCertCheck(asyncio.Protocol):
+    """On a port that mixes MUTUAL with other servers, the handshake only asks for a client
+    certificate: a client of a MUTUAL server that sent none is closed here, before the
+    proxy sees a byte of it. Otherwise it hands the connection to the proxy's protocol and
+    steps out of the way."""
+
+    def __init__(self, inner: asyncio.Protocol, selector: SNISelector) -> None:
+        self.inner = inner
+        self.selector = selector
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.selector.lacks_required_cert(transport.get_extra_info("ssl_object")):
+            cast(asyncio.Transport, transport).abort()
+            return
+        transport.set_protocol(self.inner)
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass  # only reached when the connection was refused above
 
 
 class LocalLink:

@@ -64,7 +64,7 @@ def route_request(route: Route, dest: RouteDestination, req: Request,
     headers.append((b"host", authority.encode("latin-1")))
     headers.append((b"x-forwarded-for", (f"{xff}, {ip}" if xff else ip).encode("latin-1")))
     if "x-forwarded-proto" not in hmap:
-        headers.append((b"x-forwarded-proto", b"http"))
+        headers.append((b"x-forwarded-proto", b"https" if req.secure else b"http"))
     if "x-request-id" not in hmap:
         headers.append((b"x-request-id", req.request_id.encode("latin-1")))
     if upgrade:

@@ -42,16 +42,21 @@ from shadowmesh.routing.table import (
     Route,
     RouteDestination,
     RoutingTable,
+    ServerTLS,
     VirtualHost,
 )
+from shadowmesh.tls import server_tls, upstream_tls
 
 _version = itertools.count(1)
+# The listener context of a plain-HTTP Gateway server with `tls.httpsRedirect`.
+HTTPS_REDIRECT = "#https-redirect"
 
 
 @dataclass(frozen=True, slots=True)
 class CompileOptions:
     namespace: str = "default"  # the client's namespace, for short-name authorities
     shadow: ShadowDefaults = field(default_factory=ShadowDefaults)
+    credentials_dir: str | None = None  # `credentialName` -> DIR/<name>/tls.crt|tls.key|ca.crt
 
 
 class _Builder:
@@ -116,7 +121,7 @@ class _Builder:
             subset=subset,
             port=port,
             endpoints=tuple(endpoints),
-            policy=_cluster_policy(policy_src),
+            policy=_cluster_policy(policy_src, fqdn, self.options.credentials_dir),
         )
         self.clusters[name] = spec
         return spec
@@ -234,6 +239,8 @@ class _Builder:
         wildcards: dict[str, list[tuple[str, VirtualHost]]] = {}
         catch_all: dict[str, VirtualHost] = {}
         gateway_listeners: list[ListenerSpec] = []
+        # HTTPS servers by listener: several on one port are told apart by SNI.
+        secure: dict[tuple[str, str, int], list[ServerTLS]] = {}
         gateways: dict[str, Resource] = {}
         exposed: dict[str, list[str]] = {}  # gateway context -> server host patterns
         for res in self.resources:
@@ -248,13 +255,28 @@ class _Builder:
                     )
                     if server.port is None or not server.port.number:
                         continue
-                    if (server.port.protocol or "HTTP").upper() not in ("HTTP", "HTTP2"):
+                    protocol = (server.port.protocol or "HTTP").upper()
+                    bind = (server.bind or "127.0.0.1", server.port.number)
+                    if protocol == "HTTPS":
+                        tls = server_tls(server.tls, tuple(server.hosts or ()),
+                                         self.options.credentials_dir)
+                        if tls is not None:
+                            secure.setdefault((f"gateway:{key}", *bind), []).append(tls)
                         continue
-                    gateway_listeners.append(ListenerSpec(
-                        context=f"gateway:{key}",
-                        host=server.bind or "127.0.0.1",
-                        port=server.port.number,
-                    ))
+                    if protocol not in ("HTTP", "HTTP2"):
+                        continue
+                    context = f"gateway:{key}"
+                    if server.tls is not None and server.tls.https_redirect:
+                        # Envoy's `require_tls`: every request on this server is sent to
+                        # https with a 301, whatever its route.
+                        context = f"gateway:{key}{HTTPS_REDIRECT}"
+                        catch_all[context] = VirtualHost(key, (Route(
+                            name=None, virtual_service=key, matches=(),
+                            redirect=Redirect(code=301, scheme="https")),))
+                    gateway_listeners.append(ListenerSpec(context, *bind))
+        for (listener, bind_host, bind_port), servers in secure.items():
+            gateway_listeners.append(ListenerSpec(listener, bind_host, bind_port,
+                                                  tls=tuple(servers)))
         claimed: set[tuple[str, str]] = set()
         for res in sorted(
             (r for r in self.resources if r.kind == "VirtualService"),
@@ -492,10 +514,13 @@ _POOL_FIELDS = (
 )
 
 
-def _cluster_policy(tp: Any) -> ClusterPolicy:
+def _cluster_policy(tp: Any, service: str = "", credentials_dir: str | None = None
+                    ) -> ClusterPolicy:
     if tp is None:
         return ClusterPolicy()
     kwargs: dict[str, Any] = {}
+    if tp.tls is not None:
+        kwargs["tls"] = upstream_tls(tp.tls, service, credentials_dir)
     lb = tp.load_balancer
     if lb is not None:
         kwargs["lb_simple"] = lb.simple

@@ -7,6 +7,7 @@ started with.
 
 from __future__ import annotations
 
+import ssl
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Final
@@ -40,6 +41,17 @@ NO_HEADER_OPS: Final = HeaderOps()
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamTLS:
+    """DestinationRule `tls` (SIMPLE or MUTUAL) of one cluster, with its context built once."""
+
+    mode: str
+    sni: str
+    subject_alt_names: tuple[str, ...]  # verified after the handshake when set
+    fingerprint: str  # the certificate files' contents: a renewed one makes a new pool
+    context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterPolicy:
     """The DestinationRule trafficPolicy that applies to one cluster (subset overrides merged)."""
 
@@ -53,6 +65,7 @@ class ClusterPolicy:
     idle_timeout: float = 3600.0
     max_connection_duration: float | None = None
     outlier: OutlierPolicy | None = None
+    tls: UpstreamTLS | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +248,17 @@ class ListenerSpec:
     context: str  # MESH or "gateway:<ns>/<name>"
     host: str
     port: int
+    tls: tuple[ServerTLS, ...] = ()  # HTTPS: one per Gateway server on this port, SNI picks
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTLS:
+    """The TLS of one HTTPS Gateway server (SIMPLE, MUTUAL, OPTIONAL_MUTUAL)."""
+
+    hosts: tuple[str, ...]  # the server's `hosts`, matched against the client's SNI
+    mode: str
+    fingerprint: str  # the certificate files' contents: a renewed one is put in force
+    context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
