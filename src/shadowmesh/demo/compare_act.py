@@ -95,10 +95,10 @@ def check_comparison(
 
     lat = (_endpoint(summary, slow) or {}).get("latency") or {}
     p50 = (lat.get("primary") or {}).get("p50"), (lat.get("candidate") or {}).get("p50")
-    said = f"p50 {p50[0]} ms on v1, {p50[1]} ms on v2"
+    said = f"p50 {_ms(p50[0])} ms on v1, {_ms(p50[1])} ms on v2"
     checks.append(Check(
         bool(lat.get("regression")),
-        f"{slow} is flagged slower ({said}, {lat.get('test')} p={lat.get('p_value')})"
+        f"{slow} is flagged slower ({said}, {lat.get('test')} p={_p(lat.get('p_value'))})"
         if lat.get("regression") else f"{slow} is not flagged slower ({said})",
     ))  # fmt: skip
 
@@ -261,3 +261,11 @@ def planted_announcement() -> list[str]:
         f"  GET {RENAMED_PATH} renames slideshow.{RENAMED_FROM} to slideshow.{RENAMED_TO};",
         f"  GET {SLOW_PATH} answers {ADDED_DELAY_MS} ms later.",
     ]
+
+
+def _ms(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else str(value)
+
+
+def _p(value: object) -> str:
+    return f"{value:.2g}" if isinstance(value, int | float) else str(value)
