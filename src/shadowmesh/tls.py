@@ -133,7 +133,8 @@ def peer_matches(cert: dict[str, Any] | None, names: tuple[str, ...]) -> bool:
 def failure_reason(exc: BaseException) -> str:
     """An upstream handshake failure as Envoy words it in the transport failure reason."""
     if isinstance(exc, ssl.SSLError):
-        library = exc.library or "SSL routines"
+        # OpenSSL's (and Envoy's) name for the SSL library, which Python shortens to "SSL"
+        library = "SSL routines" if exc.library in (None, "SSL") else exc.library
         reason = exc.reason or type(exc).__name__
         return f"TLS_error:|{library}:{reason}:TLS_error_end"
     return f"TLS_error:|{exc}:TLS_error_end"
@@ -213,6 +214,20 @@ def _sni_rank(pattern: str, name: str) -> int:
     return -1
 
 
+class TerminatedSSLObject(ssl.SSLObject):
+    """The TLS side of a client connection on an HTTPS listener; keeps the name the client
+    asked for (its SNI), which the access log reports as `requested_server_name`."""
+
+    requested_server_name: str | None = None
+
+
+def requested_server_name(ssl_object: object) -> str | None:
+    """The SNI of a client connection an `SNISelector` terminated (None without SNI)."""
+    if isinstance(ssl_object, TerminatedSSLObject):
+        return ssl_object.requested_server_name
+    return None
+
+
 class SNISelector:
     """The TLS of one HTTPS listener: the context its server is created with, whose SNI
     callback hands each handshake to the context of the server the client named.
@@ -226,6 +241,7 @@ class SNISelector:
 
     def __init__(self, servers: tuple[ServerTLS, ...]) -> None:
         self.base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.base.sslobject_class = TerminatedSSLObject
         self.base.sni_callback = self._pick
         self.servers: tuple[ServerTLS, ...] = ()
         # Contexts whose server requires a client certificate the handshake did not (a
@@ -266,6 +282,8 @@ class SNISelector:
         return best
 
     def _pick(self, obj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:
+        if isinstance(obj, TerminatedSSLObject):
+            obj.requested_server_name = name
         server = self.select(name)
         if server is None:
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # no server for this name

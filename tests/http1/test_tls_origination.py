@@ -1,6 +1,7 @@
 """DestinationRule `tls`: SIMPLE and MUTUAL origination to real HTTPS upstreams on loopback,
-with certificates made at test time; pooled TLS connections; an HTTPS shadow; handshake
-failures answered as Envoy does (503 UF, the TLS reason in the details)."""
+with certificates made at test time; pooled TLS connections; an HTTPS shadow;
+handshake failures answered as Envoy does (503 UF, the TLS reason in the details and in the
+upstream transport failure reason)."""
 
 from __future__ import annotations
 
@@ -151,6 +152,12 @@ def test_verification(pki: dict[str, Any], tls: dict[str, Any], status: int,
             if reason:
                 assert reason.encode() in answer.body
                 assert up.requests == []
+                # the access log's %UPSTREAM_TRANSPORT_FAILURE_REASON%, as Envoy words it
+                await proxy.wait_records(1)
+                record = proxy.observer.primary()[0]
+                assert "UF" in record.response_flags.split(",")
+                assert record.upstream_transport_failure_reason == (
+                    f"TLS_error:|SSL routines:{reason}:TLS_error_end")
     asyncio.run(scenario())
 
 
@@ -170,6 +177,23 @@ def test_a_shadow_behind_https_is_mirrored_to_over_tls(pki: dict[str, Any]) -> N
                 assert sorted(shadow.requests) == ["/m0", "/m1", "/m2"]
                 assert all(r.response_code == 200 for r in proxy.observer.shadows())
                 assert shadow.connections == 1
+    asyncio.run(scenario())
+
+
+def test_a_shadow_that_fails_the_handshake_logs_the_reason(pki: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        async with tls_upstream(server_context(pki["server"])) as primary, \
+                tls_upstream(server_context(pki["server"])) as shadow:
+            cfg = config(primary.port, {"mode": "SIMPLE", "caCertificates": pki["ca"].cert},
+                         shadow_port=shadow.port,
+                         shadow_tls={"mode": "SIMPLE", "caCertificates": pki["other"].cert})
+            async with inproc_proxy(cfg) as proxy:
+                assert (await request(proxy.port, get("/s"))).status == 200
+                await proxy.wait_records(1, shadow=True)
+                (copy,) = proxy.observer.shadows()
+                assert "UF" in copy.response_flags.split(",") and shadow.requests == []
+                assert copy.upstream_transport_failure_reason == (
+                    "TLS_error:|SSL routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end")
     asyncio.run(scenario())
 
 

@@ -167,6 +167,9 @@ def test_sni_selects_the_server_and_mutual_tls_is_enforced(pki: dict[str, Any]) 
             assert [s.path for s in backend.seen] == ["/a", "/b"]
             assert {s.header("x-forwarded-proto") for s in backend.seen} == {"https"}
             assert [r.response_code for r in observer.primary()] == [200, 200]
+            # the access log's %REQUESTED_SERVER_NAME%
+            assert [r.requested_server_name for r in observer.primary()] == [
+                "a.example.com", "b.example.com"]
     asyncio.run(scenario())
 
 

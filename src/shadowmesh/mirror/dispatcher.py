@@ -246,6 +246,7 @@ class ShadowExchange(PipelinedCopy):
         "start_mono",
         "start_wall",
         "status",
+        "transport_failure",
     )
 
     def __init__(self, dispatcher: MirrorDispatcher, copy: ShadowCopy, body: bytes) -> None:
@@ -254,6 +255,7 @@ class ShadowExchange(PipelinedCopy):
         self.body = body
         self.status = 0
         self.flags = "-"
+        self.transport_failure: str | None = None  # why the connection failed (UF)
         tap = copy.tap
         self.capture: BodyCapture | None = BodyCapture(tap.limit) if tap is not None else None
         self.bytes_sent = 0
@@ -327,6 +329,7 @@ class ShadowExchange(PipelinedCopy):
             self._fail("sending a shadow copy failed")
 
     def on_connect_failed(self, reason: str) -> None:
+        self.transport_failure = reason
         self._end(0, "UF", ok=False)
 
     def on_overflow(self) -> None:
@@ -430,6 +433,7 @@ class ShadowExchange(PipelinedCopy):
             route_name=copy.route_name,
             upstream_cluster=cluster.name,
             upstream_host=host.host_port if host is not None else None,
+            upstream_transport_failure_reason=self.transport_failure,
             attempts=1,
             destination_service=cluster.service,
             destination_service_name=cluster.service_name,

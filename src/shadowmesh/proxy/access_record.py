@@ -13,7 +13,8 @@ def exchange_record(req: Request, local_address: str, status: int, flags: str, d
                     bytes_received: int, bytes_sent: int, attempts: int, route: Route | None,
                     cluster: ClusterSpec | None, last_host: HostState | None,
                     upstream_time: float | None, upstream_local: str | None,
-                    source_workload: str) -> RequestRecord:
+                    source_workload: str, server_name: str | None,
+                    transport_failure: str | None) -> RequestRecord:
     host = last_host.spec if last_host is not None else None
     hmap = req.hmap
     return RequestRecord(
@@ -38,6 +39,8 @@ def exchange_record(req: Request, local_address: str, status: int, flags: str, d
         upstream_cluster=cluster.name if cluster is not None else None,
         upstream_host=host.host_port if host is not None else None,
         upstream_local_address=upstream_local,
+        upstream_transport_failure_reason=transport_failure,
+        requested_server_name=server_name,
         attempts=attempts,
         destination_service=cluster.service if cluster is not None else "unknown",
         destination_service_name=cluster.service_name if cluster is not None else "unknown",

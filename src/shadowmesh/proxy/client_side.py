@@ -19,6 +19,7 @@ class ClientSide(asyncio.Protocol):
     remote: str
     local_address: str
     local_port: int
+    server_name: str | None  # the SNI of a TLS connection
     draining: bool  # no keep-alive from now on
     writable: bool
 

@@ -40,6 +40,7 @@ from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.request import BadRequest, Request
 from shadowmesh.proxy.request_line import request_line_error
 from shadowmesh.telemetry.record import RequestRecord
+from shadowmesh.tls import requested_server_name
 
 if TYPE_CHECKING:
     from shadowmesh.proxy.dataplane import DataPlane
@@ -90,6 +91,7 @@ class DownstreamProtocol(ClientSide):
         "remote",
         "remote_ip",
         "secure",
+        "server_name",
         "transport",
         "writable",
     )
@@ -137,6 +139,7 @@ class DownstreamProtocol(ClientSide):
         self.local_address = "-"
         self.local_port = 0
         self.secure = False  # a TLS connection (HTTPS Gateway server)
+        self.server_name: str | None = None  # the SNI the client sent (TLS)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,7 +153,10 @@ class DownstreamProtocol(ClientSide):
         if sock:
             self.local_address = f"{sock[0]}:{sock[1]}"
             self.local_port = sock[1]
-        self.secure = transport.get_extra_info("sslcontext") is not None
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.secure = True
+            self.server_name = requested_server_name(ssl_object)
         self.draining = self.dp.draining
         self.dp.connections.add(self)
         # The first request's header clock starts at accept (as nginx's
@@ -657,6 +663,7 @@ class DownstreamProtocol(ClientSide):
             downstream_remote_address=self.remote,
             downstream_local_address=self.local_address,
             source_workload=self.dp.source_workload,
+            requested_server_name=self.server_name,
         ))
 
 

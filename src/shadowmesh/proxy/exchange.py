@@ -81,6 +81,7 @@ class Exchange(TryOwner):
         "_tap",
         "_target",
         "_timer",
+        "_transport_failure",
         "_tunnel",
         "_upgrade",
         "_upstream_chunked",
@@ -128,6 +129,7 @@ class Exchange(TryOwner):
         self._hash_key: str | None = None
         self._down_mode = LENGTH
         self._shadows: list[ShadowCopy] | None = None
+        self._transport_failure: str | None = None  # the last try's connect failure
         self._tap: OutcomeTap | None = None
         self._tunnel = False
         self._upgrade = False  # the request's Upgrade is forwarded
@@ -424,6 +426,7 @@ class Exchange(TryOwner):
             self.down.resume_reading()
 
     def attempt_connect_failed(self, attempt: Attempt, reason: str) -> None:
+        self._transport_failure = reason
         route = self._route
         self._failed_before_response(
             attempt,
@@ -672,7 +675,8 @@ class Exchange(TryOwner):
             self.bytes_received, self.bytes_sent, self.attempts, self._route,
             dest.cluster if dest is not None else None,
             self._host_tried[-1] if self._host_tried else None, self._upstream_time,
-            self._upstream_local, self.dp.source_workload))
+            self._upstream_local, self.dp.source_workload, self.down.server_name,
+            self._transport_failure))
         self.down.exchange_done(self, abort_downstream)
 
     def on_downstream_lost(self) -> None:
