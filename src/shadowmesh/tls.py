@@ -26,15 +26,21 @@ class TLSConfigError(ValueError):
     """A TLS setting that cannot be put in force (missing file, bad key, unknown cipher)."""
 
 
-def credential_files(credentials_dir: str | None, name: str) -> tuple[str, str, str | None]:
-    """`credentialName` -> (tls.crt, tls.key, ca.crt or None), laid out like a mounted
-    Kubernetes TLS secret; the CA may also come from a `<name>-cacert` secret, as in Istio."""
+def credential_files(credentials_dir: str | None, name: str
+                     ) -> tuple[str, str, str | None, str | None]:
+    """`credentialName` -> (tls.crt, tls.key, ca.crt or None, ca.crl or None), laid out like a
+    mounted Kubernetes TLS secret; the CA (and its CRL) may also come from a `<name>-cacert`
+    secret, as in Istio."""
     if not credentials_dir:
         raise TLSConfigError(f"credentialName {name!r} needs --credentials-dir")
     base = Path(credentials_dir) / name
-    ca = next((c for c in (base / "ca.crt", Path(credentials_dir) / f"{name}-cacert" / "ca.crt")
-               if c.exists()), None)
-    return str(base / "tls.crt"), str(base / "tls.key"), str(ca) if ca is not None else None
+    split = Path(credentials_dir) / f"{name}-cacert"
+
+    def first(file: str) -> str | None:
+        found = next((c for c in (base / file, split / file) if c.exists()), None)
+        return str(found) if found is not None else None
+
+    return str(base / "tls.crt"), str(base / "tls.key"), first("ca.crt"), first("ca.crl")
 
 
 def _fingerprint(paths: list[str | None]) -> str:
@@ -55,9 +61,11 @@ def upstream_tls(settings: Any, service: str, credentials_dir: str | None) -> Up
     if settings is None or settings.mode not in ORIGINATED_MODES:
         return None
     cert, key, ca = settings.client_certificate, settings.private_key, settings.ca_certificates
+    crl = settings.ca_crl
     if settings.credential_name:
-        cert, key, named_ca = credential_files(credentials_dir, settings.credential_name)
-        ca = ca or named_ca
+        cert, key, named_ca, named_crl = credential_files(credentials_dir,
+                                                          settings.credential_name)
+        ca, crl = ca or named_ca, crl or named_crl
     if settings.mode == "SIMPLE":
         cert = key = None
     elif not cert or not key:
@@ -65,19 +73,19 @@ def upstream_tls(settings: Any, service: str, credentials_dir: str | None) -> Up
     sni = settings.sni or service
     names = tuple(settings.subject_alt_names or ())
     insecure = bool(settings.insecure_skip_verify)
-    fingerprint = _fingerprint([ca, cert, key])
+    fingerprint = _fingerprint([ca, cert, key, crl])
     return UpstreamTLS(
         mode=settings.mode,
         sni=sni,
         subject_alt_names=() if insecure else names,
         fingerprint=fingerprint,
         context=client_context(ca, cert, key, verify=not insecure,
-                               check_hostname=not insecure and not names),
+                               check_hostname=not insecure and not names, crl=crl),
     )
 
 
 def client_context(ca: str | None, cert: str | None, key: str | None, *, verify: bool,
-                   check_hostname: bool) -> ssl.SSLContext:
+                   check_hostname: bool, crl: str | None = None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # Envoy's client default
     ctx.set_alpn_protocols(["http/1.1"])
@@ -89,6 +97,8 @@ def client_context(ca: str | None, cert: str | None, key: str | None, *, verify:
                 ctx.load_verify_locations(cafile=ca)
             else:
                 ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            if crl:
+                load_crl(ctx, crl)
             ctx.check_hostname = check_hostname
         else:
             ctx.check_hostname = False
@@ -98,6 +108,17 @@ def client_context(ca: str | None, cert: str | None, key: str | None, *, verify:
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"TLS settings cannot be loaded: {exc}") from exc
     return ctx
+
+
+def load_crl(ctx: ssl.SSLContext, crl: str) -> None:
+    """`caCrl`: a peer certificate its issuer revoked is refused. Envoy checks the leaf
+    against the CRL of its issuer (it fails the handshake when that CRL is missing only
+    with `crl_only_verify_leaf_cert` off; the leaf is what Istio's caCrl is about)."""
+    ctx.load_verify_locations(cafile=crl)
+    # For a Gateway server the CRL is found in the store of the context the SNI callback
+    # switches to, but the flag is read from the listener's context: `SNISelector` sets it
+    # there too.
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 def _dns_match(pattern: str, name: str) -> bool:
@@ -166,24 +187,40 @@ def server_tls(settings: Any, hosts: tuple[str, ...],
     not one shadowmesh terminates."""
     if settings is None or settings.mode not in TERMINATED_MODES:
         return None
-    cert, key, ca = settings.server_certificate, settings.private_key, settings.ca_certificates
-    if settings.credential_name:
-        cert, key, named_ca = credential_files(credentials_dir, settings.credential_name)
-        ca = ca or named_ca
-    if not cert or not key:
+    ca, crl = settings.ca_certificates, settings.ca_crl
+    # One certificate, or two of different key types (RSA and ECDSA): `tlsCertificates` or
+    # `credentialNames`; OpenSSL keeps one per key type and picks the one the client can use.
+    pairs: list[tuple[str | None, str | None]] = [
+        (c.server_certificate, c.private_key) for c in settings.tls_certificates]
+    if not pairs and not settings.credential_name and not settings.credential_names:
+        pairs = [(settings.server_certificate, settings.private_key)]
+    for name in ((settings.credential_name,) if settings.credential_name else ()) \
+            + tuple(settings.credential_names):
+        cert, key, named_ca, named_crl = credential_files(credentials_dir, name)
+        pairs.append((cert, key))
+        ca, crl = ca or named_ca, crl or named_crl
+    if not ca:
+        ca = next((c.ca_certificates for c in settings.tls_certificates if c.ca_certificates),
+                  None)
+    if not all(cert and key for cert, key in pairs):
         raise TLSConfigError(f"tls mode {settings.mode} needs a server certificate and key")
     if settings.mode != "SIMPLE" and not ca:
         raise TLSConfigError(f"tls mode {settings.mode} needs caCertificates")
+    verifying = settings.mode != "SIMPLE"
     names = tuple(h.rpartition("/")[2].lower() for h in hosts) or ("*",)
+    files: list[str | None] = [f for pair in pairs for f in pair]
     return ServerTLS(
         hosts=names,
         mode=settings.mode,
-        fingerprint=_fingerprint([cert, key, ca if settings.mode != "SIMPLE" else None]),
-        context=server_context(settings, cert, key, ca),
+        fingerprint=_fingerprint(files + ([ca, crl] if verifying else [])),
+        crl=bool(verifying and crl),
+        context=server_context(settings, [(str(c), str(k)) for c, k in pairs],
+                               ca if verifying else None, crl if verifying else None),
     )
 
 
-def server_context(settings: Any, cert: str, key: str, ca: str | None) -> ssl.SSLContext:
+def server_context(settings: Any, pairs: list[tuple[str, str]], ca: str | None,
+                   crl: str | None = None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # Envoy's server defaults: TLS 1.2 to 1.3.
     ctx.minimum_version = _VERSIONS.get(settings.min_protocol_version, ssl.TLSVersion.TLSv1_2)
@@ -192,14 +229,28 @@ def server_context(settings: Any, cert: str, key: str, ca: str | None) -> ssl.SS
     try:
         if settings.cipher_suites:
             ctx.set_ciphers(":".join(settings.cipher_suites))
-        ctx.load_cert_chain(cert, key)
+        for cert, key in pairs:
+            ctx.load_cert_chain(cert, key)
         if settings.mode != "SIMPLE" and ca:
             ctx.load_verify_locations(cafile=ca)
+            if crl:
+                load_crl(ctx, crl)
             ctx.verify_mode = (ssl.CERT_REQUIRED if settings.mode == "MUTUAL"
                                else ssl.CERT_OPTIONAL)
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"TLS settings cannot be loaded: {exc}") from exc
     return ctx
+
+
+def check_crls(servers: list[ServerTLS], port: int) -> None:
+    """OpenSSL checks revocation per listener, not per SNI server: on a port where one
+    server has `caCrl`, every server that verifies client certificates needs one (without,
+    its clients would all be refused for want of a CRL)."""
+    verifying = [s for s in servers if s.mode != "SIMPLE"]
+    if any(s.crl for s in verifying) and not all(s.crl for s in verifying):
+        raise TLSConfigError(
+            f"caCrl on port {port}: every MUTUAL or OPTIONAL_MUTUAL server on the port needs "
+            "one when one has (shadowmesh checks revocation per port)")
 
 
 def _sni_rank(pattern: str, name: str) -> int:
@@ -268,6 +319,10 @@ class SNISelector:
         else:
             base.verify_mode = ssl.CERT_NONE
             self.require_cert = frozenset()
+        if any(s.crl for s in servers):  # `check_crls` made sure every verifying one has one
+            base.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        else:
+            base.verify_flags &= ~ssl.VERIFY_CRL_CHECK_LEAF
         self.servers = servers
 
     def select(self, name: str | None) -> ServerTLS | None:
@@ -275,8 +330,7 @@ class SNISelector:
         best_rank = -1
         for server in self.servers:
             for pattern in server.hosts:
-                rank = 0 if pattern == "*" else -1 if name is None \
-                    else _sni_rank(pattern, name.lower())
+                rank = _rank(pattern, name)
                 if rank > best_rank:
                     best, best_rank = server, rank
         return best
@@ -295,6 +349,12 @@ class SNISelector:
         if not self.require_cert or obj is None:
             return False
         return id(obj.context) in self.require_cert and not obj.getpeercert()
+
+
+def _rank(pattern: str, name: str | None) -> int:
+    if pattern == "*":
+        return 0
+    return -1 if name is None else _sni_rank(pattern, name.lower())
 
 
 SAN_MISMATCH = "TLS_error:|SSL routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end"

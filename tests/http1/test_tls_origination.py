@@ -1,5 +1,5 @@
 """DestinationRule `tls`: SIMPLE and MUTUAL origination to real HTTPS upstreams on loopback,
-with certificates made at test time; pooled TLS connections; an HTTPS shadow;
+with certificates made at test time; pooled TLS connections; an HTTPS shadow; `caCrl`;
 handshake failures answered as Envoy does (503 UF, the TLS reason in the details and in the
 upstream transport failure reason)."""
 
@@ -177,6 +177,27 @@ def test_a_shadow_behind_https_is_mirrored_to_over_tls(pki: dict[str, Any]) -> N
                 assert sorted(shadow.requests) == ["/m0", "/m1", "/m2"]
                 assert all(r.response_code == 200 for r in proxy.observer.shadows())
                 assert shadow.connections == 1
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_ca_crl_refuses_a_revoked_upstream_certificate(pki: dict[str, Any], revoked: bool
+                                                       ) -> None:
+    crl = pki["ca"].crl((pki["server"],) if revoked else (), name=f"crl-{revoked}")
+    tls = {"mode": "SIMPLE", "caCertificates": pki["ca"].cert, "caCrl": crl}
+    async def scenario() -> None:
+        async with tls_upstream(server_context(pki["server"])) as up, \
+                inproc_proxy(config(up.port, tls)) as proxy:
+            answer = await request(proxy.port, get("/crl"))
+            await proxy.wait_records(1)
+            record = proxy.observer.primary()[0]
+            if not revoked:
+                assert answer.status == 200 and up.requests == ["/crl"]
+                return
+            assert answer.status == 503 and up.requests == []
+            assert "UF" in record.response_flags.split(",")
+            assert record.upstream_transport_failure_reason == (
+                "TLS_error:|SSL routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end")
     asyncio.run(scenario())
 
 

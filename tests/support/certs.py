@@ -1,4 +1,5 @@
-"""Certificates made at test time: a CA, server and client leaves signed by it, PEM files."""
+"""Certificates made at test time: a CA, server and client leaves signed by it (ECDSA, or
+RSA when asked), a CRL revoking some of them; PEM files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -45,8 +46,10 @@ class CA:
         Path(self.cert).write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(self, name: str, dns: tuple[str, ...] = (), uris: tuple[str, ...] = (),
-              ips: tuple[str, ...] = (), client: bool = False) -> Pair:
-        key = ec.generate_private_key(ec.SECP256R1())
+              ips: tuple[str, ...] = (), client: bool = False, rsa_key: bool = False) -> Pair:
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(65537, 2048) if rsa_key
+            else ec.generate_private_key(ec.SECP256R1()))
         now = datetime.datetime.now(datetime.UTC)
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         sans += [x509.UniformResourceIdentifier(u) for u in uris]
@@ -72,3 +75,22 @@ class CA:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
         return Pair(f"{stem}.crt", f"{stem}.key")
+
+    def crl(self, revoked: tuple[Pair, ...] = (), name: str = "crl") -> str:
+        """A CRL of this CA revoking `revoked` (may be empty); its PEM file's path."""
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self._subject)
+            .last_update(now - datetime.timedelta(minutes=5))
+            .next_update(now + datetime.timedelta(days=1))
+        )
+        for pair in revoked:
+            serial = x509.load_pem_x509_certificate(Path(pair.cert).read_bytes()).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial)
+                .revocation_date(now - datetime.timedelta(minutes=1)).build())
+        path = self.dir / f"{self.name}-{name}.crl"
+        path.write_bytes(builder.sign(self._key, hashes.SHA256())
+                         .public_bytes(serialization.Encoding.PEM))
+        return str(path)

@@ -45,7 +45,7 @@ from shadowmesh.routing.table import (
     ServerTLS,
     VirtualHost,
 )
-from shadowmesh.tls import server_tls, upstream_tls
+from shadowmesh.tls import check_crls, server_tls, upstream_tls
 
 _version = itertools.count(1)
 # The listener context of a plain-HTTP Gateway server with `tls.httpsRedirect`.
@@ -275,6 +275,7 @@ class _Builder:
                             redirect=Redirect(code=301, scheme="https")),))
                     gateway_listeners.append(ListenerSpec(context, *bind))
         for (listener, bind_host, bind_port), servers in secure.items():
+            check_crls(servers, bind_port)
             gateway_listeners.append(ListenerSpec(listener, bind_host, bind_port,
                                                   tls=tuple(servers)))
         claimed: set[tuple[str, str]] = set()

@@ -259,6 +259,7 @@ class ServerTLS:
     mode: str
     fingerprint: str  # the certificate files' contents: a renewed one is put in force
     context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
+    crl: bool = False  # client certificates are checked against the issuer's `caCrl`
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,207 @@
+"""Gateway HTTPS servers beyond one certificate: an RSA and an ECDSA certificate on one
+server (`tlsCertificates`, `credentialNames`), revoked client certificates refused with
+`caCrl` (a file, or `ca.crl` in a credential). Real sockets, certificates made at test
+time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.certs import CA, Pair
+from tests.support.scripted import ScriptedUpstream, echo_path
+
+from shadowmesh.config import load_text
+from shadowmesh.proxy.dataplane import DataPlane
+from shadowmesh.proxy.server import Listeners
+from shadowmesh.routing.compile import CompileOptions, compile_table
+from shadowmesh.telemetry.record import MemoryObserver
+from shadowmesh.tls import TLSConfigError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def credential(base: Path, name: str, pair: Pair, ca: CA | None = None,
+               crl: str | None = None) -> None:
+    d = base / name
+    d.mkdir(parents=True)
+    shutil.copy(pair.cert, d / "tls.crt")
+    shutil.copy(pair.key, d / "tls.key")
+    if ca is not None:
+        shutil.copy(ca.cert, d / "ca.crt")
+    if crl is not None:
+        shutil.copy(crl, d / "ca.crl")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    d: Path = tmp_path_factory.mktemp("pki")
+    ca = CA(d, "ca")
+    names = ("a.example.com", "b.example.com")
+    pki = {
+        "ca": ca, "creds": d / "creds",
+        "rsa": ca.issue("rsa", dns=names, rsa_key=True),
+        "ecdsa": ca.issue("ecdsa", dns=names),
+        "client": ca.issue("client", client=True),
+        "revoked": ca.issue("revoked", client=True),
+    }
+    pki["crl"] = ca.crl((pki["revoked"],))
+    credential(pki["creds"], "gw-rsa", pki["rsa"])
+    credential(pki["creds"], "gw-ecdsa", pki["ecdsa"])
+    credential(pki["creds"], "gw-mutual", pki["ecdsa"], ca, pki["crl"])
+    return pki
+
+
+def config(servers: list[dict[str, Any]], backend: int) -> str:
+    docs = [
+        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+         "metadata": {"name": "backend"},
+         "spec": {"hosts": ["backend.example.com"], "resolution": "STATIC",
+                  "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                  "endpoints": [{"address": "127.0.0.1", "ports": {"http": backend}}]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+         "metadata": {"name": "gw"}, "spec": {"servers": servers}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+         "metadata": {"name": "front"},
+         "spec": {"hosts": ["*.example.com"], "gateways": ["gw"],
+                  "http": [{"route": [{"destination": {"host": "backend.example.com"}}]}]}},
+    ]
+    return yaml.safe_dump_all(docs)
+
+
+def https(port: int, hosts: list[str], tls: dict[str, Any]) -> dict[str, Any]:
+    return {"port": {"number": port, "name": f"https-{len(str(tls))}", "protocol": "HTTPS"},
+            "hosts": hosts, "tls": tls}
+
+
+@contextlib.asynccontextmanager
+async def gateway(servers: list[dict[str, Any]], creds: Path
+                  ) -> AsyncIterator[tuple[ScriptedUpstream, MemoryObserver]]:
+    async with ScriptedUpstream(echo_path) as backend:
+        loaded = load_text(config(servers, backend.port), "gw.yaml")
+        assert loaded.ok, loaded.issues
+        observer = MemoryObserver()
+        dp = DataPlane(observer=observer)
+        table = compile_table(loaded.resources, CompileOptions(credentials_dir=str(creds)))
+        dp.set_table(table)
+        listeners = Listeners(dp, reuse_port=False)
+        await listeners.sync_gateways(table)
+        try:
+            yield backend, observer
+        finally:
+            listeners.close()
+            await dp.drain(0.5)
+
+
+async def fetch(port: int, name: str, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, str]:
+    """A GET over TLS with `name` as SNI and Host: (status, server certificate CN); status 0
+    when the server closed the connection without an answer."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=name), 5)
+    try:
+        cert = writer.get_extra_info("peercert") or {}
+        cn = next(v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = await asyncio.wait_for(reader.read(), 5)
+        return (int(data.split(b" ", 2)[1]) if data else 0), cn
+    finally:
+        writer.close()
+
+
+async def refused(port: int, name: str, ctx: ssl.SSLContext) -> bool:
+    try:
+        status, _ = await fetch(port, name, ctx, "/refused")
+    except (ssl.SSLError, ConnectionError):
+        return True
+    return status == 0
+
+
+def client(pki: dict[str, Any], cert: Pair | None = None, cipher: str | None = None
+           ) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=pki["ca"].cert)
+    if cert is not None:
+        ctx.load_cert_chain(cert.cert, cert.key)
+    if cipher is not None:  # TLS 1.2 with one key type's suites: that certificate or none
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(cipher)
+    return ctx
+
+
+RSA_ONLY = "ECDHE-RSA-AES128-GCM-SHA256"
+ECDSA_ONLY = "ECDHE-ECDSA-AES128-GCM-SHA256"
+
+
+@pytest.mark.parametrize("how", ["tlsCertificates", "credentialNames"])
+def test_an_rsa_and_an_ecdsa_certificate_on_one_server(pki: dict[str, Any], how: str) -> None:
+    port = free_port()
+    tls: dict[str, Any] = {"mode": "SIMPLE"}
+    if how == "tlsCertificates":
+        tls["tlsCertificates"] = [
+            {"serverCertificate": pki[k].cert, "privateKey": pki[k].key}
+            for k in ("rsa", "ecdsa")]
+    else:
+        tls["credentialNames"] = ["gw-rsa", "gw-ecdsa"]
+
+    async def scenario() -> None:
+        async with gateway([https(port, ["a.example.com"], tls)], pki["creds"]) as (up, _o):
+            assert await fetch(port, "a.example.com", client(pki, cipher=RSA_ONLY),
+                               "/rsa") == (200, "rsa")
+            assert await fetch(port, "a.example.com", client(pki, cipher=ECDSA_ONLY),
+                               "/ecdsa") == (200, "ecdsa")
+            status, _ = await fetch(port, "a.example.com", client(pki), "/any")
+            assert status == 200
+            assert [s.path for s in up.seen] == ["/rsa", "/ecdsa", "/any"]
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("how", ["file", "credential"])
+def test_ca_crl_refuses_a_revoked_client_certificate(pki: dict[str, Any], how: str) -> None:
+    mutual, optional = free_port(), free_port()
+    if how == "file":
+        tls = {"serverCertificate": pki["ecdsa"].cert, "privateKey": pki["ecdsa"].key,
+               "caCertificates": pki["ca"].cert, "caCrl": pki["crl"]}
+    else:
+        tls = {"credentialName": "gw-mutual"}  # ca.crt and ca.crl in the secret
+    servers = [https(mutual, ["a.example.com"], {"mode": "MUTUAL", **tls}),
+               https(optional, ["*"], {"mode": "OPTIONAL_MUTUAL", **tls})]
+
+    async def scenario() -> None:
+        async with gateway(servers, pki["creds"]) as (up, observer):
+            assert await fetch(mutual, "a.example.com", client(pki, pki["client"]),
+                               "/good") == (200, "ecdsa")
+            assert await refused(mutual, "a.example.com", client(pki, pki["revoked"]))
+            assert await refused(mutual, "a.example.com", client(pki))
+            # OPTIONAL_MUTUAL: no certificate is welcome, a revoked one is not
+            assert (await fetch(optional, "b.example.com", client(pki), "/none"))[0] == 200
+            assert await refused(optional, "b.example.com", client(pki, pki["revoked"]))
+            # refused clients never reached routing
+            assert [s.path for s in up.seen] == ["/good", "/none"]
+            assert [r.response_code for r in observer.primary()] == [200, 200]
+    asyncio.run(scenario())
+
+
+def test_ca_crl_on_one_verifying_server_of_a_port_needs_one_on_each(pki: dict[str, Any]
+                                                                     ) -> None:
+    port = free_port()
+    base = {"mode": "MUTUAL", "serverCertificate": pki["ecdsa"].cert,
+            "privateKey": pki["ecdsa"].key, "caCertificates": pki["ca"].cert}
+    servers = [https(port, ["a.example.com"], {**base, "caCrl": pki["crl"]}),
+               https(port, ["b.example.com"], base)]
+    loaded = load_text(config(servers, 1), "gw.yaml")
+    assert loaded.ok, loaded.issues
+    with pytest.raises(TLSConfigError, match=f"caCrl on port {port}"):
+        compile_table(loaded.resources, CompileOptions())
+
