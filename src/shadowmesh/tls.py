@@ -288,19 +288,26 @@ class SNISelector:
     per port (the first server's versions and ciphers; client certificates asked for when
     any server wants them, and required at the handshake when every server does).
     `update` puts a reload's certificates in force for new connections; connections
-    already open keep theirs."""
+    already open keep theirs.
 
-    def __init__(self, servers: tuple[ServerTLS, ...]) -> None:
+    `refused` are the hosts of servers on the port that shadowmesh does not serve
+    (PASSTHROUGH, AUTO_PASSTHROUGH, ISTIO_MUTUAL): a client that names one of them better
+    than any served server is refused at the handshake, never answered by another server's
+    certificate and routes."""
+
+    def __init__(self, servers: tuple[ServerTLS, ...], refused: tuple[str, ...] = ()) -> None:
         self.base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.base.sslobject_class = TerminatedSSLObject
         self.base.sni_callback = self._pick
         self.servers: tuple[ServerTLS, ...] = ()
+        self.refused: tuple[str, ...] = ()
         # Contexts whose server requires a client certificate the handshake did not (a
         # port that mixes MUTUAL with other modes): checked once the handshake is done.
         self.require_cert: frozenset[int] = frozenset()
-        self.update(servers)
+        self.update(servers, refused)
 
-    def update(self, servers: tuple[ServerTLS, ...]) -> None:
+    def update(self, servers: tuple[ServerTLS, ...], refused: tuple[str, ...] = ()) -> None:
+        self.refused = refused
         if servers == self.servers:
             return
         first = servers[0].context
@@ -333,6 +340,8 @@ class SNISelector:
                 rank = _rank(pattern, name)
                 if rank > best_rank:
                     best, best_rank = server, rank
+        if best is not None and any(_rank(p, name) > best_rank for p in self.refused):
+            return None  # the client asked for a server shadowmesh does not serve
         return best
 
     def _pick(self, obj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:

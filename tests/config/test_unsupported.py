@@ -125,6 +125,44 @@ NOTES: list[tuple[str, str, dict[str, Any], str, str]] = [
         "attributes is accepted for Istio but not implemented",
     ),
     (
+        "ISTIO_MUTUAL origination",
+        "DestinationRule",
+        {"host": "a.example.com", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
+        "spec.trafficPolicy.tls.mode",
+        "tls mode ISTIO_MUTUAL is accepted for Istio but not implemented by shadowmesh (it has "
+        "no mesh certificates): connections to this destination are plain text",
+    ),
+    (
+        "PASSTHROUGH gateway server",
+        "Gateway",
+        {"servers": [{"port": {"number": 8443, "name": "https", "protocol": "HTTPS"},
+                      "hosts": ["a.example.com"], "tls": {"mode": "PASSTHROUGH"}}]},
+        "spec.servers[0].tls.mode",
+        "tls mode PASSTHROUGH is accepted for Istio but not implemented by shadowmesh (no TLS "
+        "routes, no mesh certificates): this server is not served, nothing listens for its "
+        "hosts on port 8443",
+    ),
+    (
+        "TLS gateway server",
+        "Gateway",
+        {"servers": [{"port": {"number": 8443, "name": "tls", "protocol": "TLS"},
+                      "hosts": ["a.example.com"],
+                      "tls": {"mode": "SIMPLE", "credentialName": "c"}}]},
+        "spec.servers[0].port.protocol",
+        "port protocol TLS is not served by shadowmesh (it proxies HTTP only)",
+    ),
+    (
+        "client certificate SANs",
+        "Gateway",
+        {"servers": [{"port": {"number": 8443, "name": "https", "protocol": "HTTPS"},
+                      "hosts": ["a.example.com"],
+                      "tls": {"mode": "MUTUAL", "credentialName": "c",
+                              "subjectAltNames": ["client.example.com"]}}]},
+        "spec.servers[0].tls.subjectAltNames",
+        "subjectAltNames is accepted for Istio but not implemented by shadowmesh: client "
+        "certificates are verified against caCertificates (and caCrl) only",
+    ),
+    (
         "dynamic DNS",
         "ServiceEntry",
         {

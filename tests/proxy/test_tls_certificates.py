@@ -1,7 +1,8 @@
 """Gateway HTTPS servers beyond one certificate: an RSA and an ECDSA certificate on one
 server (`tlsCertificates`, `credentialNames`), revoked client certificates refused with
-`caCrl` (a file, or `ca.crl` in a credential). Real sockets, certificates made at test
-time."""
+`caCrl` (a file, or `ca.crl` in a credential), and servers whose mode shadowmesh does not
+terminate (PASSTHROUGH...) never answered by another server. Real sockets, certificates
+made at test time."""
 
 from __future__ import annotations
 
@@ -205,3 +206,30 @@ def test_ca_crl_on_one_verifying_server_of_a_port_needs_one_on_each(pki: dict[st
     with pytest.raises(TLSConfigError, match=f"caCrl on port {port}"):
         compile_table(loaded.resources, CompileOptions())
 
+
+def test_servers_shadowmesh_does_not_terminate_are_never_answered(pki: dict[str, Any]
+                                                                   ) -> None:
+    shared, alone = free_port(), free_port()
+    simple = {"mode": "SIMPLE", "serverCertificate": pki["ecdsa"].cert,
+              "privateKey": pki["ecdsa"].key}
+    servers = [https(shared, ["*"], simple),
+               https(shared, ["b.example.com"], {"mode": "PASSTHROUGH"}),
+               https(alone, ["*"], {"mode": "AUTO_PASSTHROUGH"}),
+               https(alone, ["a.example.com"], {"mode": "ISTIO_MUTUAL"})]
+    loaded = load_text(config(servers, 1), "gw.yaml")
+    notes = [(i.path, i.message) for i in loaded.issues if "not served" in i.message]
+    assert [p for p, _ in notes] == [f"spec.servers[{i}].tls.mode" for i in (1, 2, 3)]
+    assert "PASSTHROUGH is accepted for Istio but not implemented" in notes[0][1]
+    assert "refuse its hosts at the handshake" in notes[0][1]
+
+    async def scenario() -> None:
+        async with gateway(servers, pki["creds"]) as (up, observer):
+            assert await fetch(shared, "a.example.com", client(pki), "/a") == (200, "ecdsa")
+            # b.example.com is the PASSTHROUGH server's: not served by the `*` one
+            assert await refused(shared, "b.example.com", client(pki))
+            # a port with no server shadowmesh serves has no listener
+            with pytest.raises(ConnectionRefusedError):
+                await fetch(alone, "a.example.com", client(pki))
+            assert [s.path for s in up.seen] == ["/a"]
+            assert [r.requested_server_name for r in observer.primary()] == ["a.example.com"]
+    asyncio.run(scenario())

@@ -118,7 +118,7 @@ class Listeners:
                 lambda: governor.protocol(context), sock=sock, backlog=2048
             )
         else:
-            selector = SNISelector(spec.tls)
+            selector = SNISelector(spec.tls, spec.refused)
 
             def secure() -> asyncio.Protocol:
                 inner = governor.protocol(context)
@@ -149,7 +149,7 @@ class Listeners:
                     log.error("cannot listen on %s:%s for %s: %s", ls.host, ls.port,
                               ls.context, exc)
             elif ls.tls:
-                self.selectors[key].update(ls.tls)
+                self.selectors[key].update(ls.tls, ls.refused)
 
     def close(self) -> None:
         for server in self.servers.values():

@@ -241,6 +241,7 @@ class _Builder:
         gateway_listeners: list[ListenerSpec] = []
         # HTTPS servers by listener: several on one port are told apart by SNI.
         secure: dict[tuple[str, str, int], list[ServerTLS]] = {}
+        unserved: dict[tuple[str, str, int], list[str]] = {}
         gateways: dict[str, Resource] = {}
         exposed: dict[str, list[str]] = {}  # gateway context -> server host patterns
         for res in self.resources:
@@ -258,10 +259,15 @@ class _Builder:
                     protocol = (server.port.protocol or "HTTP").upper()
                     bind = (server.bind or "127.0.0.1", server.port.number)
                     if protocol == "HTTPS":
-                        tls = server_tls(server.tls, tuple(server.hosts or ()),
-                                         self.options.credentials_dir)
+                        hosts = tuple(server.hosts or ())
+                        tls = server_tls(server.tls, hosts, self.options.credentials_dir)
                         if tls is not None:
                             secure.setdefault((f"gateway:{key}", *bind), []).append(tls)
+                        else:
+                            # A mode shadowmesh does not terminate (validation warns): its
+                            # hosts are refused on the port, never served by another server.
+                            unserved.setdefault((f"gateway:{key}", *bind), []).extend(
+                                h.rpartition("/")[2].lower() for h in hosts or ("*",))
                         continue
                     if protocol not in ("HTTP", "HTTP2"):
                         continue
@@ -276,8 +282,9 @@ class _Builder:
                     gateway_listeners.append(ListenerSpec(context, *bind))
         for (listener, bind_host, bind_port), servers in secure.items():
             check_crls(servers, bind_port)
+            refused = tuple(unserved.get((listener, bind_host, bind_port), ()))
             gateway_listeners.append(ListenerSpec(listener, bind_host, bind_port,
-                                                  tls=tuple(servers)))
+                                                  tls=tuple(servers), refused=refused))
         claimed: set[tuple[str, str]] = set()
         for res in sorted(
             (r for r in self.resources if r.kind == "VirtualService"),

@@ -249,6 +249,9 @@ class ListenerSpec:
     host: str
     port: int
     tls: tuple[ServerTLS, ...] = ()  # HTTPS: one per Gateway server on this port, SNI picks
+    # HTTPS: hosts of the port's servers shadowmesh does not serve (PASSTHROUGH,
+    # AUTO_PASSTHROUGH, ISTIO_MUTUAL), refused at the handshake
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shadowmesh.config.models import DestinationRule, ServiceEntry, VirtualService
+from shadowmesh.config.models import DestinationRule, Gateway, ServiceEntry, VirtualService
 from shadowmesh.config.models.destination_rule import PortTrafficPolicy, TrafficPolicy
 from shadowmesh.config.validation.report import SPEC, FieldPath, Report
 
@@ -27,6 +27,8 @@ def unsupported(reports: Sequence[Report]) -> None:
             for index, subset in enumerate(spec.subsets):
                 path = SPEC.field(spec, "subsets").at(index)
                 _traffic_policy(report, subset.traffic_policy, path.field(subset, "traffic_policy"))
+        elif isinstance(spec, Gateway):
+            _gateway(report, spec)
         elif isinstance(spec, ServiceEntry) and spec.resolution == "DYNAMIC_DNS":
             report.warning(
                 SPEC.field(spec, "resolution"),
@@ -70,11 +72,54 @@ def _virtual_service(report: Report, vs: VirtualService) -> None:
             )
 
 
+def _gateway(report: Report, gateway: Gateway) -> None:
+    for index, server in enumerate(gateway.servers):
+        path = SPEC.field(gateway, "servers").at(index)
+        tls, port = server.tls, server.port
+        protocol = (port.protocol or "").upper() if port is not None else ""
+        number = port.number if port is not None else 0
+        if tls is not None and protocol in ("HTTPS", "TLS") and tls.mode in UNSERVED_MODES:
+            # Never served in plain text, nor by another server's certificate and routes.
+            shared = ("; other HTTPS servers on the port, if any, refuse its hosts at the "
+                      "handshake") if protocol == "HTTPS" else ""
+            report.warning(
+                path.field(server, "tls").field(tls, "mode"),
+                f"tls mode {tls.mode} {NOT_IMPLEMENTED} (no TLS routes, no mesh "
+                f"certificates): this server is not served, nothing listens for its hosts "
+                f"on port {number}{shared}",
+            )
+        elif protocol == "TLS":
+            report.warning(
+                path.field(server, "port").field(port, "protocol"),  # type: ignore[arg-type]
+                f"port protocol TLS is not served by shadowmesh (it proxies HTTP only): "
+                f"nothing listens for this server on port {number}",
+            )
+        if tls is not None and protocol == "HTTPS" and tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
+            for name in ("subject_alt_names", "verify_certificate_spki",
+                         "verify_certificate_hash"):
+                if getattr(tls, name):
+                    report.warning(
+                        path.field(server, "tls").field(tls, name),
+                        f"{tls.spelled(name)} {NOT_IMPLEMENTED}: client certificates are "
+                        "verified against caCertificates (and caCrl) only",
+                    )
+
+
+# Gateway server modes shadowmesh does not terminate (`tls.TERMINATED_MODES` it does).
+UNSERVED_MODES = ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL")
+
+
 def _traffic_policy(
     report: Report, policy: TrafficPolicy | PortTrafficPolicy | None, path: FieldPath
 ) -> None:
     if policy is None:
         return
+    if policy.tls is not None and policy.tls.mode == "ISTIO_MUTUAL":
+        report.warning(
+            path.field(policy, "tls").field(policy.tls, "mode"),
+            f"tls mode ISTIO_MUTUAL {NOT_IMPLEMENTED} (it has no mesh certificates): "
+            "connections to this destination are plain text",
+        )
     if isinstance(policy, TrafficPolicy):
         for name in ("tunnel", "proxy_protocol", "retry_budget"):
             if getattr(policy, name) is not None:
