@@ -182,6 +182,10 @@ def test_renewed_certificates_under_load_fail_no_request(
     tally, opened, presented = asyncio.run(asyncio.wait_for(scenario(), TIME_LIMIT))
     assert tally.failures == []
     assert tally.ok == web.count() and tally.ok > 0
+    # the access log names the SNI of every request's connection (%REQUESTED_SERVER_NAME%,
+    # next to last in Envoy's default format)
+    entries = proxy.wait_access(lambda e: e.status == 200, tally.ok)
+    assert {e.raw.split()[-2] for e in entries} == {HOST}
     # every renewal reached new handshakes soon after its reload
     assert presented == list(range(1, RENEWALS + 1))
     # the keep-alive connections came before every renewal and kept their certificate to
