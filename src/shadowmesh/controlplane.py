@@ -34,7 +34,7 @@ from shadowmesh.kubernetes.translate import validation_view
 from shadowmesh.routing.compile import CompileOptions, compile_table
 from shadowmesh.routing.table import RoutingTable
 from shadowmesh.telemetry.snapshot import TelemetrySnapshot
-from shadowmesh.tls import TLSConfigError
+from shadowmesh.tls import TLSConfigError, fingerprint
 
 log = logging.getLogger("shadowmesh")
 
@@ -94,7 +94,11 @@ def _kubectl_name(res: Resource) -> str:
     return f"{res.kind.lower()}.{group}/{res.metadata.name}"
 
 
-FileSignature = dict[str, tuple[int, int]]  # path -> (mtime_ns, size)
+FileSignature = dict[str, tuple[int, int, int]]  # path -> (mtime_ns, size, inode)
+# Certificate files are watched too, under this prefix: a renewed certificate (a mounted
+# Kubernetes secret is swapped by a symlink rename, hence the inode) re-reads the set.
+TLS_KEY = "tls:"
+_CHANGED = (-1, -1, -1)
 
 
 class ControlPlane:
@@ -260,16 +264,32 @@ class ControlPlane:
         return self.scan() != self._signature
 
     def scan(self) -> FileSignature:
-        """Every configuration file's (mtime, size): what a change is detected by."""
+        """Every configuration file's and every certificate file's (mtime, size, inode): what
+        a change is detected by."""
         seen: FileSignature = {}
         files, _ = expand_paths(self.paths)
         for f in files:
-            try:
-                st = os.stat(f)
-            except OSError:
-                continue
-            seen[str(f)] = (st.st_mtime_ns, st.st_size)
+            _stat_into(seen, str(f), str(f))
+        for key in [k for k in self._signature if k.startswith(TLS_KEY)]:
+            _stat_into(seen, key, key[len(TLS_KEY):])
         return seen
+
+    def _watch_tls(self, table: RoutingTable) -> None:
+        """After a change is in force: watch the files its TLS was built from. A file that no
+        longer holds what was loaded (renewed between the read and now) is marked changed, so
+        the next scan reloads rather than missing the renewal."""
+        signature = {k: v for k, v in self._signature.items() if not k.startswith(TLS_KEY)}
+        for files, loaded in table.tls_sources():
+            try:
+                stale = fingerprint(files) != loaded
+            except TLSConfigError:
+                stale = True
+            for f in files:
+                if f:
+                    _stat_into(signature, TLS_KEY + f, f)
+                    if stale:
+                        signature[TLS_KEY + f] = _CHANGED
+        self._signature = signature
 
     # -- Kubernetes -------------------------------------------------------------------------
     def set_kubernetes(self, resources: Sequence[Resource]) -> _Change:
@@ -321,6 +341,7 @@ class ControlPlane:
             log.error("%s", message)
             return _Change(False, [Issue("error", message)])
         self._state = _State(files, applied, frozenset(deleted), table, kube)
+        self._watch_tls(table)
         for listener in self.on_change:
             try:
                 listener(resources)
@@ -372,3 +393,11 @@ def _plain(obj: Any) -> Any:
 def _log_issues(issues: list[Issue]) -> None:
     for issue in issues:
         log.log(logging.ERROR if issue.is_error else logging.WARNING, "%s", issue)
+
+
+def _stat_into(signature: FileSignature, key: str, path: str) -> None:
+    try:
+        st = os.stat(path)  # follows symlinks: a swapped link shows as a new inode
+    except OSError:
+        return
+    signature[key] = (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -43,6 +43,16 @@ def credential_files(credentials_dir: str | None, name: str
     return str(base / "tls.crt"), str(base / "tls.key"), first("ca.crt"), first("ca.crl")
 
 
+def _sources(paths: list[str | None]) -> tuple[str, ...]:
+    """The fingerprinted files, in order, "" for an absent one: `fingerprint(files)` recomputes
+    the fingerprint, which tells whether the files still hold what was loaded."""
+    return tuple(str(p) if p else "" for p in paths)
+
+
+def fingerprint(files: tuple[str, ...]) -> str:
+    return _fingerprint([f or None for f in files])
+
+
 def _fingerprint(paths: list[str | None]) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -81,6 +91,7 @@ def upstream_tls(settings: Any, service: str, credentials_dir: str | None) -> Up
         fingerprint=fingerprint,
         context=client_context(ca, cert, key, verify=not insecure,
                                check_hostname=not insecure and not names, crl=crl),
+        files=_sources([ca, cert, key, crl]),
     )
 
 
@@ -216,6 +227,7 @@ def server_tls(settings: Any, hosts: tuple[str, ...],
         crl=bool(verifying and crl),
         context=server_context(settings, [(str(c), str(k)) for c, k in pairs],
                                ca if verifying else None, crl if verifying else None),
+        files=_sources(files + ([ca, crl] if verifying else [])),
     )
 
 

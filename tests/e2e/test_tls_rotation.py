@@ -1,7 +1,8 @@
 """A Gateway HTTPS server's certificate renewed several times under load, the way a mounted
 Kubernetes secret is (`DIR/<name>` a symlink swapped in one rename), each renewal followed
-by a reload (SIGHUP): no request fails, new handshakes present the new certificate, and
-keep-alive connections opened before the first renewal finish on theirs."""
+by a SIGHUP or by nothing at all (the file watcher sees the renewed files itself): no
+request fails, new handshakes present the new certificate, and keep-alive connections
+opened before the first renewal finish on theirs."""
 
 from __future__ import annotations
 
@@ -125,8 +126,10 @@ async def new_connection_client(port: int, ctx: ssl.SSLContext, tally: Tally,
             writer.close()
 
 
+@pytest.mark.parametrize("trigger", ["sighup", "watched"])
 def test_renewed_certificates_under_load_fail_no_request(
-    backend: Callable[[str], RecordingServer], start_proxy: StartProxy, tmp_path: Path
+    backend: Callable[[str], RecordingServer], start_proxy: StartProxy, tmp_path: Path,
+    trigger: str,
 ) -> None:
     web = backend("web")
     ca = CA(tmp_path, "ca")
@@ -145,7 +148,10 @@ def test_renewed_certificates_under_load_fail_no_request(
     vs = yb.virtual_service("web", [yb.to("web")], hosts=[HOST], name="web-ingress")
     vs["spec"]["gateways"] = ["edge"]
     proxy = start_proxy(yb.dump([yb.service_entry("web", endpoints=[yb.endpoint(web.port)]),
-                                 gateway, vs]), "--credentials-dir", str(creds))
+                                 gateway, vs]), "--credentials-dir", str(creds),
+                        # SIGHUP alone, or the watcher alone
+                        "--watch-interval", "1h" if trigger == "sighup" else "200ms",
+                        "--reload-debounce", "100ms")
     assert proxy.wait_stderr(rf"gateway default/edge listening on https://127\.0\.0\.1:{port}")
     ctx = ssl.create_default_context(cafile=ca.cert)
 
@@ -163,7 +169,8 @@ def test_renewed_certificates_under_load_fail_no_request(
                 await asyncio.sleep(0.3)  # load on the certificate in force
                 mark = proxy.stderr_mark()
                 install(creds, g, generations[g], ca)
-                proxy.reload()
+                if trigger == "sighup":
+                    proxy.reload()
                 line = await asyncio.to_thread(
                     proxy.wait_stderr, "configuration (reloaded|change rejected)", 10, mark)
                 assert line is not None and "reloaded" in line, proxy.stderr

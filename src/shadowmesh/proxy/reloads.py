@@ -32,7 +32,7 @@ MAX_SETTLE_PERIODS = 20
 
 
 def _newest_mtime(signature: FileSignature) -> float:
-    return max((mtime for mtime, _ in signature.values()), default=0) / 1e9
+    return max((mtime for mtime, *_ in signature.values()), default=0) / 1e9
 
 
 class FileWatcher:

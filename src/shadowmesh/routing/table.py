@@ -49,6 +49,7 @@ class UpstreamTLS:
     subject_alt_names: tuple[str, ...]  # verified after the handshake when set
     fingerprint: str  # the certificate files' contents: a renewed one makes a new pool
     context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
+    files: tuple[str, ...] = field(default=(), compare=False, hash=False)  # watched for renewal
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +264,7 @@ class ServerTLS:
     fingerprint: str  # the certificate files' contents: a renewed one is put in force
     context: ssl.SSLContext = field(compare=False, hash=False, repr=False)
     crl: bool = False  # client certificates are checked against the issuer's `caCrl`
+    files: tuple[str, ...] = field(default=(), compare=False, hash=False)  # watched for renewal
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,18 @@ class RoutingTable:
             if host.endswith(suffix):
                 return vhost
         return self.catch_all.get(context)
+
+    def tls_sources(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """(files, fingerprint) of every TLS setting in the table ("" for an absent file)."""
+        found: dict[tuple[tuple[str, ...], str], None] = {}
+        for listener in self.gateway_listeners:
+            for server in listener.tls:
+                found[(server.files, server.fingerprint)] = None
+        for cluster in self.clusters.values():
+            tls = cluster.policy.tls
+            if tls is not None:
+                found[(tls.files, tls.fingerprint)] = None
+        return tuple(found)
 
 
 EMPTY_TABLE: Final = RoutingTable(exact={}, wildcards={}, catch_all={}, clusters={})
