@@ -8,14 +8,15 @@ import pytest
 from tests.compare.outcomes import captured, copy, primary
 
 from shadowmesh.compare import wire
-from shadowmesh.mirror.outcomes import FAILED, PrimaryOutcome
+from shadowmesh.mirror.outcomes import FAILED, Captured, PrimaryOutcome
 
 
 def fields(outcome: Any) -> dict[str, Any]:
     out = {name: getattr(outcome, name) for name in type(outcome).__slots__}
     response = out.pop("response")
     if response is not None:
-        out["response"] = {name: getattr(response, name) for name in type(response).__slots__}
+        out["response"] = {name: getattr(response, name.lstrip("_"))
+                           for name in type(response).__slots__}
     return out
 
 
@@ -64,3 +65,11 @@ def test_a_truncated_frame_is_refused() -> None:
         wire.decode_outcome(wire.PRIMARY, frame[5:-3])
     with pytest.raises(wire.FrameError):
         wire.decode_outcome(wire.BACKLOG, frame[5:])
+
+
+def test_a_raw_head_goes_as_received_and_is_split_in_the_comparer() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A:  1 \r\n\r\n"
+    answer = Captured(200, [], b"{}", 2, False, head)
+    back = roundtrip(primary(answer))
+    assert back.response.raw_head == head
+    assert back.response.headers == [(b"Content-Type", b"application/json"), (b"X-A", b"1")]
