@@ -1,15 +1,15 @@
 """`python -m bench.compare_latency`: the primary latency that comparing mirrored answers adds.
 
-Comparison is meant to stay off the request path: the event loop only hands captured bytes to
-a bounded queue, a feeder thread writes them to the comparer process, and that process
-pairs, parses and diffs (it runs on the proxy CPU too: the harness pins the whole tree). The target is "added primary latency
-with comparison on at 1,000 req/s: p99 +0.2 ms or less". This harness runs two `shadowmesh
-run`s side by side on the proxy CPU, both mirroring 100% of the traffic to v2 (the same
-nginx backend answer on both sides), one of them also with a Comparison for the host, and
-sends the same fixed, moderate rate as `bench.latency` (open loop, `shadowmesh load`) in
-rounds of three runs: straight to the primary backend, through the mirror-only proxy and
-through the mirror+compare proxy (the two proxied runs swap order every round). The figure
-is compare - mirror within a round, median over the rounds.
+Comparison is meant to stay off the request path: the event loop only hands captured bytes
+to a bounded queue, a feeder thread writes them to the comparer process, and that process
+pairs, parses and diffs (it runs on the proxy CPU too: the harness pins the whole tree). The
+target is "added primary latency with comparison on at 1,000 req/s: p99 +0.2 ms or less".
+This harness runs two `shadowmesh run`s side by side on the proxy CPU, both mirroring 100%
+of the traffic to v2 (the same nginx backend answer on both sides), one of them also with a
+Comparison for the host, and sends the same fixed, moderate rate as `bench.latency` (open
+loop, `shadowmesh load`) in rounds of three runs: straight to the primary backend, through
+the mirror-only proxy and through the mirror+compare proxy (the two proxied runs swap order
+every round). The figure is compare - mirror within a round, median over the rounds.
 
 Comparison must really run: the compared pair count is read from the compare proxy's admin
 API at the end; zero makes the result invalid (exit status 1), as do errors or non-2xx
