@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("shadowmesh.compare")
 
 FLUSH_INTERVAL_S = 1.0
-FEED_LINGER_S = 0.005  # the feeder's rest after a batch (OutcomeQueue.linger)
+FEED_LINGER_S = 0.02  # the feeder's rest after a batch (OutcomeQueue.linger)
 
 
 class CompareRuntime:
@@ -101,12 +101,15 @@ class CompareRuntime:
 
     def _feed(self, batch: list[Outcome]) -> None:
         """On the queue's thread: the batch as frames, to the comparer process."""
-        from shadowmesh.compare.wire import encode
+        from shadowmesh.compare.wire import encode_into
 
         comparer = self.comparer
         assert comparer is not None
         self._count_dropped()
-        if not comparer.send([encode(outcome) for outcome in batch]):
+        parts: list[bytes] = []
+        for outcome in batch:
+            encode_into(parts, outcome)
+        if not comparer.send(parts):
             comparer.lost(len(batch))
 
     def _count_dropped(self) -> None:

@@ -43,6 +43,21 @@ STOP_TIMEOUT_S: Final = 10.0  # for the last flush after the pipe is closed
 MODULE: Final = "shadowmesh.compare.comparer_process"
 
 
+IOV_MAX: Final = 1024  # Linux's limit on the vectors of one writev
+
+
+def write_all(fd: int, parts: Sequence[bytes]) -> None:
+    """`parts` to a blocking pipe, in order, with as few copies and syscalls as it takes."""
+    for start in range(0, len(parts), IOV_MAX):
+        chunk = parts[start:start + IOV_MAX]
+        written = os.writev(fd, chunk)
+        total = sum(len(p) for p in chunk)
+        if written < total:  # cut short (a signal, on a full pipe): the rest plainly
+            rest = memoryview(b"".join(chunk))[written:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+
+
 class Comparer:
     def __init__(self, store_url: str | None, mirror_timeout: float,
                  flush_interval: float) -> None:
@@ -92,8 +107,9 @@ class Comparer:
             return n
 
     def send(self, frames: Sequence[bytes]) -> bool:
-        """Write `frames` (and the pending specs and backlog count) to the process; with
-        no frames, only what is pending (and a restart when one is due)."""
+        """Write `frames` (frames, or frames in pieces, in order; and first the pending specs
+        and backlog count) to the process; with none, only what is pending (and a restart
+        when one is due)."""
         with self._write_lock:
             return self._send(frames)
 
@@ -112,8 +128,7 @@ class Comparer:
         if not parts:
             return True
         try:
-            pipe.write(b"".join(parts))
-            pipe.flush()
+            write_all(pipe.fileno(), parts)
         except (OSError, ValueError):
             self.lost(lost)
             self._ended()
@@ -137,8 +152,10 @@ class Comparer:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
+            # unbuffered: batches go out with writev, in pieces
             process = subprocess.Popen([sys.executable, "-m", MODULE], stdin=subprocess.PIPE,
-                                       stdout=subprocess.DEVNULL, env=env, close_fds=True)
+                                       stdout=subprocess.DEVNULL, env=env, close_fds=True,
+                                       bufsize=0)
         except OSError as exc:
             log.warning("cannot start the comparer process: %s", exc)
             self._schedule_restart()
@@ -149,8 +166,7 @@ class Comparer:
         self.starts += 1
         self._sent_version = -1  # a new process learns the specs first
         try:
-            self._pipe.write(self._hello)
-            self._pipe.flush()
+            write_all(self._pipe.fileno(), [self._hello])
         except OSError:
             self._ended()
             return None

@@ -98,25 +98,35 @@ def _response(response: Captured | None) -> tuple[tuple[int, int, int, int, int]
     return (flags, response.status, response.size, len(headers), len(body)), parts
 
 
-def encode(outcome: Outcome) -> bytes:
-    """One outcome as a frame."""
+def encode_into(parts: list[bytes], outcome: Outcome) -> None:
+    """Append one outcome's frame to `parts`, in pieces: the captured bytes are not copied
+    here (the batch goes out with one `writev`)."""
     if isinstance(outcome, PrimaryOutcome):
         kind = PRIMARY
         texts, nones = _texts((outcome.request_id, outcome.service, outcome.subset,
                                outcome.authority, outcome.method, outcome.target,
                                outcome.kind, outcome.flags, outcome.upstream_host))
-        fixed, parts = _response(outcome.response)
+        fixed, rest = _response(outcome.response)
         head = _PRIMARY.pack(outcome.cid, outcome.duration_ms, outcome.start_time,
                              outcome.copies, nones, *[len(t) for t in texts], *fixed)
     else:
         kind = COPY
         texts, nones = _texts((outcome.service, outcome.subset, outcome.role, outcome.kind,
                                outcome.reason, outcome.upstream_host))
-        fixed, parts = _response(outcome.response)
+        fixed, rest = _response(outcome.response)
         head = _COPY.pack(outcome.cid, outcome.duration_ms, nones, *[len(t) for t in texts],
                           *fixed)
-    size = len(head) + sum(len(t) for t in texts) + sum(len(p) for p in parts)
-    return b"".join([_HEAD.pack(kind, size), head, *texts, *parts])
+    size = len(head) + sum(len(t) for t in texts) + sum(len(p) for p in rest)
+    # the small pieces joined (few syscall vectors), the captured bytes as they are
+    parts.append(b"".join([_HEAD.pack(kind, size), head, *texts]))
+    parts.extend(rest)
+
+
+def encode(outcome: Outcome) -> bytes:
+    """One outcome as a frame."""
+    parts: list[bytes] = []
+    encode_into(parts, outcome)
+    return b"".join(parts)
 
 
 class _Reader:
