@@ -26,7 +26,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -34,23 +33,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import environment, nginx, report, shadowmesh_server
-from bench.cli import RESULTS_FILE, STOP_SIGNALS, Interrupted, on_stop_signal, parse_seconds
-from bench.latency import (
-    LAG_WARNING_MS,
-    LOAD_MARGIN_S,
-    SHORTFALL,
-    LoadError,
-    LoadRun,
+from bench import environment, report, shadowmesh_server
+from bench.cli import RESULTS_FILE, parse_seconds
+from bench.latency import LoadError, LoadRun, Settings, find_nginx, versions
+from bench.load_session import (
     Progress,
-    Settings,
-    find_nginx,
-    load_command,
-    run_load,
-    versions,
+    behind_schedule_notes,
+    guarded,
+    missing_tools,
+    start_json_backend,
+    stderr_progress,
+    timed_run,
+    work_supervisor,
 )
-from bench.processes import Child, StartError, Supervisor
-from bench.scenarios import free_port
+from bench.processes import Child, Supervisor
 from bench.tools import Pinning, pin_tree, plan_pinning
 
 FULL = {"qps": 1000.0, "connections": 8, "duration": 8, "pairs": 3, "flooders": 8}
@@ -184,14 +180,9 @@ def table_rows(pairs: Sequence[FloodPair], s: FloodSummary) -> list[list[str]]:
 def load_side_notes(pairs: Sequence[FloodPair], qps: float) -> list[str]:
     """Runs where the load generator could not keep its schedule (it shares CPUs with the
     backend and the flooder): their latencies include its own delays."""
-    notes = []
-    for i, pair in enumerate(pairs, 1):
-        for kind, run in (("quiet", pair.quiet), ("flooded", pair.flooded)):
-            if run.actual_qps < SHORTFALL * qps or run.lag_avg_ms > LAG_WARNING_MS:
-                notes.append(f"pair {i} {kind}: the load generator fell behind (achieved "
-                             f"{run.actual_qps:,.0f} req/s, scheduler lag "
-                             f"{run.lag_avg_ms:.1f} ms on average)")
-    return notes
+    return behind_schedule_notes(
+        ((f"pair {i} {kind}", run) for i, pair in enumerate(pairs, 1)
+         for kind, run in (("quiet", pair.quiet), ("flooded", pair.flooded))), qps)
 
 
 def result_line(s: FloodSummary) -> str:
@@ -224,10 +215,8 @@ def _flooded_run(supervisor: Supervisor, pinning: Pinning, settings: Settings, f
     )
     try:
         time.sleep(0.5)  # flooding before the first measured request
-        json_file = supervisor.workdir / f"{label.replace(' ', '-')}-flooded.json"
-        run = run_load(load_command(settings, url, json_file, settings.duration_s), json_file,
-                       supervisor.workdir, pinning.load_cpus,
-                       settings.duration_s + LOAD_MARGIN_S)
+        run = timed_run(supervisor, pinning, settings, url, f"{label}-flooded",
+                        settings.duration_s)
         out, _ = flooder.communicate(timeout=seconds + 30)
     finally:
         if flooder.poll() is None:
@@ -243,28 +232,19 @@ def _flooded_run(supervisor: Supervisor, pinning: Pinning, settings: Settings, f
 def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning, settings: Settings,
             flooders: int, progress: Progress) -> list[FloodPair]:
     workdir = supervisor.workdir
-    body = workdir / "body.json"
-    body.write_bytes(nginx.json_body())
-    backend = free_port()
-    nginx.start_nginx(supervisor, nginx_path, "backend",
-                      nginx.backend_conf(workdir / "backend", backend, body), backend,
-                      pinning.load_cpus)
+    backend = start_json_backend(supervisor, nginx_path, pinning, "backend")
     yaml_text = shadowmesh_server.mesh_yaml(backend, backend, mirror=False)
     proxy, port = shadowmesh_server.start_shadowmesh(
         supervisor, "shadowmesh", yaml_text, 1, pinning.proxy_cpus,
         access_log=workdir / "access.log")
     admin_port = _admin_port(proxy)
     url = f"http://127.0.0.1:{port}{settings.path}"
-    warm = workdir / "warm.json"
-    run_load(load_command(settings, url, warm, settings.warmup_s), warm, workdir,
-             pinning.load_cpus, settings.warmup_s + LOAD_MARGIN_S)
+    timed_run(supervisor, pinning, settings, url, "warm", settings.warmup_s)
     pin_tree(proxy.pid, pinning.proxy_cpus)  # the admin/control thread too
     pairs = []
     for i in range(1, settings.pairs + 1):
-        json_file = workdir / f"pair-{i}-quiet.json"
-        quiet = run_load(load_command(settings, url, json_file, settings.duration_s),
-                         json_file, workdir, pinning.load_cpus,
-                         settings.duration_s + LOAD_MARGIN_S)
+        quiet = timed_run(supervisor, pinning, settings, url, f"pair {i}-quiet",
+                          settings.duration_s)
         progress(f"pair {i} quiet: p50 {quiet.p50_ms:.3f} ms, p99 {quiet.p99_ms:.3f} ms")
         flooded, scrapes = _flooded_run(supervisor, pinning, settings, flooders, admin_port,
                                         url, f"pair {i}")
@@ -309,30 +289,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     flooders = int(defaults["flooders"] if args.flooders is None else args.flooders)
     pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
+    prog = "python -m bench.admin_flood"
     nginx_path = find_nginx()
-    if nginx_path is None:
-        print("python -m bench.admin_flood: not installed: nginx", file=sys.stderr)
+    missing = missing_tools(prog, nginx_path, need_run=False)
+    if missing or nginx_path is None:
+        print(missing, file=sys.stderr)
         return 2
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_stop_signal)
+    found_versions = versions(nginx_path) if args.record else {}
+    load_before = os.getloadavg()[0]
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+    def session() -> list[FloodPair]:
+        with work_supervisor("shadowmesh-admin-flood-", False, pinning,
+                             stderr_progress) as supervisor:
+            return measure(supervisor, nginx_path, pinning, settings, flooders,
+                           stderr_progress)
 
-    try:
-        found_versions = versions(nginx_path) if args.record else {}
-        load_before = os.getloadavg()[0]
-        if pinning.load_cpus is not None:
-            os.sched_setaffinity(0, pinning.load_cpus)
-        with tempfile.TemporaryDirectory(prefix="shadowmesh-admin-flood-") as tmp, \
-                Supervisor(Path(tmp)) as supervisor:
-            pairs = measure(supervisor, nginx_path, pinning, settings, flooders, progress)
-    except Interrupted as exc:
-        print(f"python -m bench.admin_flood: interrupted ({exc})", file=sys.stderr)
-        return exc.exit_code
-    except (StartError, LoadError, OSError) as exc:
-        print(f"python -m bench.admin_flood: failed: {exc}", file=sys.stderr)
-        return 1
+    pairs = guarded(prog, session)
+    if isinstance(pairs, int):
+        return pairs
     summary = summarize(pairs)
     load = (f"open loop, `shadowmesh load -qps {settings.qps:g} -c {settings.connections} "
             f"-t {settings.duration_s}s`, GET {settings.path} (1 KB JSON from nginx) through "

@@ -1,14 +1,15 @@
 """`python -m bench.compare_latency`: the primary latency that comparing mirrored answers adds.
 
-Comparison is meant to stay off the request path: the event loop only hands captured bytes to
-a bounded queue, and a thread pairs, parses and diffs. The target is "added primary latency
-with comparison on at 1,000 req/s: p99 +0.2 ms or less". This harness runs two `shadowmesh
-run`s side by side on the proxy CPU, both mirroring 100% of the traffic to v2 (the same
-nginx backend answer on both sides), one of them also with a Comparison for the host, and
-sends the same fixed, moderate rate as `bench.latency` (open loop, `shadowmesh load`) in
-rounds of three runs: straight to the primary backend, through the mirror-only proxy and
-through the mirror+compare proxy (the two proxied runs swap order every round). The figure
-is compare - mirror within a round, median over the rounds.
+Comparison is meant to stay off the request path: the event loop only hands captured bytes
+to a bounded queue, a feeder thread writes them to the comparer process, and that process
+pairs, parses and diffs (it runs on the proxy CPU too: the harness pins the whole tree). The
+target is "added primary latency with comparison on at 1,000 req/s: p99 +0.2 ms or less".
+This harness runs two `shadowmesh run`s side by side on the proxy CPU, both mirroring 100%
+of the traffic to v2 (the same nginx backend answer on both sides), one of them also with a
+Comparison for the host, and sends the same fixed, moderate rate as `bench.latency` (open
+loop, `shadowmesh load`) in rounds of three runs: straight to the primary backend, through
+the mirror-only proxy and through the mirror+compare proxy (the two proxied runs swap order
+every round). The figure is compare - mirror within a round, median over the rounds.
 
 Comparison must really run: the compared pair count is read from the compare proxy's admin
 API at the end; zero makes the result invalid (exit status 1), as do errors or non-2xx
@@ -18,26 +19,37 @@ answers. Exit statuses otherwise as `bench.latency`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import shlex
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from bench import comparison, environment, latency, nginx, report, shadowmesh_server
-from bench.cli import STOP_SIGNALS, Interrupted, on_stop_signal
-from bench.latency import LoadError, LoadRun, Progress
-from bench.processes import Child, StartError, Supervisor
-from bench.scenarios import free_port
-from bench.tools import Pinning, pin_tree, plan_pinning
+from bench import comparison, environment, latency, report, shadowmesh_server
+from bench.latency import LoadRun
+from bench.load_session import (
+    Progress,
+    behind_schedule_notes,
+    guarded,
+    missing_tools,
+    start_json_backend,
+    stderr_progress,
+    timed_run,
+    work_supervisor,
+)
+from bench.processes import Child, Supervisor
+from bench.tools import (
+    Pinning,
+    cpu_seconds_between,
+    cpu_ticks,
+    pin_tree,
+    plan_pinning,
+    process_tree,
+)
 from shadowmesh import native
 
 TARGET_ADDED_P99_MS = 0.2  # the target: compare - mirror p99 at or below this
@@ -171,22 +183,11 @@ def proxied_order(round_no: int) -> tuple[Kind, Kind]:
 
 
 def load_side_notes(rounds: Sequence[Round], qps: float) -> list[str]:
-    """Runs the load generator could not keep on schedule (bench.latency's thresholds): their
-    latencies include its own delays, so they may have measured the load side."""
-    out = []
-    for i, rnd in enumerate(rounds, 1):
-        for kind, run in zip(KINDS, rnd.runs, strict=True):
-            problems = []
-            if run.actual_qps < latency.SHORTFALL * qps:
-                problems.append(f"achieved {run.actual_qps:,.0f} of {qps:,.0f} req/s")
-            if run.unsent:
-                problems.append(f"{run.unsent} request(s) not started in time")
-            if run.lag_avg_ms > latency.LAG_WARNING_MS:
-                problems.append(f"scheduler lag {run.lag_avg_ms:.1f} ms on average")
-            if problems:
-                out.append(f"round {i} {kind}: the load generator fell behind its schedule "
-                           f"({'; '.join(problems)}); lower --qps or free the load CPUs")
-    return out
+    """Runs the load generator could not keep on schedule: their latencies include its own
+    delays, so they may have measured the load side."""
+    return behind_schedule_notes(
+        ((f"round {i} {kind}", run) for i, rnd in enumerate(rounds, 1)
+         for kind, run in zip(KINDS, rnd.runs, strict=True)), qps)
 
 
 def compared_note(pairs: int, sent: int, skipped: dict[str, int]) -> str:
@@ -195,6 +196,21 @@ def compared_note(pairs: int, sent: int, skipped: dict[str, int]) -> str:
     return (f"comparison: {pairs:,} pair(s) compared{share} for {sent:,} request(s) sent "
             f"through the compare proxy (warm-up included); "
             f"{comparison.describe_skipped(skipped)}")
+
+
+def cpu_note(cpu: dict[tuple[Kind, str], float], requests: dict[Kind, int]) -> str:
+    """CPU per request of each proxy over the measured rounds: at a fixed rate this is the
+    steadier measure of what comparing costs the serving process (and its comparer)."""
+    def per_request(kind: Kind, side: str) -> float:
+        n = requests.get(kind, 0)
+        return cpu.get((kind, side), 0.0) * 1e6 / n if n else 0.0
+
+    mirror = per_request("mirror", "proxy")
+    serving = per_request("compare", "proxy")
+    comparer = per_request("compare", "comparer")
+    return (f"CPU per request over the measured rounds: mirror proxy {mirror:.0f} µs; compare "
+            f"proxy {serving:.0f} µs in the serving process ({serving - mirror:+.0f} µs) + "
+            f"{comparer:.0f} µs in its comparer process = {serving + comparer:.0f} µs")
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -315,15 +331,8 @@ def _start_proxy(supervisor: Supervisor, pinning: Pinning, name: str, primary: i
 
 def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
             settings: latency.Settings, progress: Progress) -> Outcome:
-    workdir = supervisor.workdir
-    body = workdir / "body.json"
-    body.write_bytes(nginx.json_body())
-    ports: dict[str, int] = {}
-    for name in ("primary", "shadow"):
-        ports[name] = free_port()
-        nginx.start_nginx(supervisor, nginx_path, name,
-                          nginx.backend_conf(workdir / name, ports[name], body), ports[name],
-                          pinning.load_cpus)
+    ports = {name: start_json_backend(supervisor, nginx_path, pinning, name)
+             for name in ("primary", "shadow")}
     proxies: dict[Kind, Child] = {}
     urls: dict[Kind, str] = {"direct": f"http://127.0.0.1:{ports['primary']}{settings.path}"}
     for kind in ("mirror", "compare"):
@@ -335,15 +344,25 @@ def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
     total = 3 + 3 * settings.pairs
     step = 0
 
+    cpu: dict[tuple[Kind, str], float] = {}  # (kind, proxy or comparer) -> CPU seconds
+    cpu_requests: dict[Kind, int] = {}
+
     def run(kind: Kind, label: str, duration_s: int) -> LoadRun:
         nonlocal step
         if kind in proxies and not proxies[kind].alive():
             raise proxies[kind].failure("exited during the measurement")
         step += 1
-        json_file = workdir / f"{label.replace(' ', '-')}-{kind}.json"
-        argv = latency.load_command(settings, urls[kind], json_file, duration_s)
-        result = latency.run_load(argv, json_file, workdir, pinning.load_cpus,
-                                  duration_s + latency.LOAD_MARGIN_S)
+        tree = process_tree(proxies[kind].pid) if kind in proxies else []
+        before = cpu_ticks(tree)
+        result = timed_run(supervisor, pinning, settings, urls[kind], f"{label}-{kind}",
+                           duration_s)
+        if tree and label != "warm-up":
+            after = cpu_ticks(tree)
+            for pid in before.keys() & after.keys():
+                side = "comparer" if comparison.is_comparer(pid) else "proxy"
+                cpu[(kind, side)] = cpu.get((kind, side), 0.0) + cpu_seconds_between(
+                    {pid: before[pid]}, {pid: after[pid]})
+            cpu_requests[kind] = cpu_requests.get(kind, 0) + result.requests
         trouble = (f", {result.errors} errors, {result.non_2xx} non-2xx"
                    if result.errors or result.non_2xx else "")
         progress(f"[{step}/{total}] {label} {kind}: p50 {result.p50_ms:.3f} ms, "
@@ -367,6 +386,7 @@ def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
     notes = [
         latency.request_path_note(log, native.stale_modules()),
         compared_note(pairs, sent, skipped),
+        cpu_note(cpu, cpu_requests),
         *load_side_notes(rounds, settings.qps),
     ]
     return Outcome(rounds, pairs, notes)
@@ -374,17 +394,7 @@ def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
 
 def _run(nginx_path: str, pinning: Pinning, settings: latency.Settings, progress: Progress,
          keep_workdir: bool) -> Outcome:
-    if pinning.load_cpus is not None:
-        os.sched_setaffinity(0, pinning.load_cpus)  # this process only waits
-    progress(f"pinning: {pinning.describe()}")
-    workdir: contextlib.AbstractContextManager[str]
-    if keep_workdir:
-        workdir = contextlib.nullcontext(tempfile.mkdtemp(prefix="shadowmesh-cmplat-"))
-    else:
-        workdir = tempfile.TemporaryDirectory(prefix="shadowmesh-cmplat-")
-    with workdir as tmp, Supervisor(Path(tmp)) as supervisor:
-        if keep_workdir:
-            progress(f"work dir (kept): {tmp}")
+    with work_supervisor("shadowmesh-cmplat-", keep_workdir, pinning, progress) as supervisor:
         return measure(supervisor, nginx_path, pinning, settings, progress)
 
 
@@ -408,31 +418,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     nginx_path = latency.find_nginx()
-    if nginx_path is None:
-        print(f"{prog}: not installed: nginx; install with: apt-get install nginx-light",
-              file=sys.stderr)
+    missing = missing_tools(prog, nginx_path)
+    if missing or nginx_path is None:
+        print(missing, file=sys.stderr)
         return 2
-    missing = shadowmesh_server.run_available()
-    if missing:
-        print(f"{prog}: {missing}", file=sys.stderr)
-        return 2
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_stop_signal)
-
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    try:
-        found_versions = latency.versions(nginx_path) if args.record else {}
-        load_before = os.getloadavg()[0]
-        outcome = _run(nginx_path, pinning, settings, progress, args.keep_workdir)
-    except Interrupted as exc:
-        print(f"{prog}: interrupted ({exc}); every process it started is stopped",
-              file=sys.stderr)
-        return exc.exit_code
-    except (StartError, LoadError, OSError, ValueError) as exc:
-        print(f"{prog}: failed: {exc}", file=sys.stderr)
-        return 1
+    found_versions = latency.versions(nginx_path) if args.record else {}
+    load_before = os.getloadavg()[0]
+    outcome = guarded(prog, lambda: _run(nginx_path, pinning, settings, stderr_progress,
+                                         args.keep_workdir))
+    if isinstance(outcome, int):
+        return outcome
 
     summary = summarize(outcome.rounds, outcome.pairs_compared)
     print(terminal_report(outcome.rounds, summary, describe(settings), outcome.notes))

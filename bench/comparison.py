@@ -43,6 +43,15 @@ _SKIPPED = re.compile(
 _REASON = re.compile(r'reason="([^"\\]*)"')
 
 
+def is_comparer(pid: int) -> bool:
+    """Whether `pid` is a comparer process (`shadowmesh.compare.comparer_process`)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"shadowmesh.compare.comparer_process" in f.read()
+    except OSError:
+        return False
+
+
 class NotCompared(Exception):
     """A comparison scenario's run compared no pair: it measured mirroring only."""
 

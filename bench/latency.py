@@ -18,28 +18,34 @@ missing, 128 + N when stopped by signal N (130 for Ctrl-C, 143 for SIGTERM).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from bench import environment, nginx, report, shadowmesh_server
-from bench.cli import RESULTS_FILE, STOP_SIGNALS, Interrupted, on_stop_signal, parse_seconds
-from bench.processes import Child, StartError, Supervisor, run_bounded
-from bench.scenarios import free_port
+from bench.cli import RESULTS_FILE, parse_seconds
+from bench.load_session import (
+    Progress,
+    behind_schedule_notes,
+    guarded,
+    missing_tools,
+    start_json_backend,
+    stderr_progress,
+    timed_run,
+    work_supervisor,
+)
+from bench.processes import Child, Supervisor, run_bounded
 from bench.tools import NGINX_CANDIDATES, Pinning, Tools, pin_tree, plan_pinning
 from shadowmesh import native
 
@@ -48,19 +54,12 @@ WARMUP_S = 2  # one unmeasured run of each kind first: connections opened, cache
 FULL = {"qps": 1000.0, "connections": 8, "duration": 10, "pairs": 5}
 QUICK = {"duration": 2, "pairs": 1}
 PERCENTILES = (50.0, 99.0)
-# `shadowmesh load` ends by duration + request timeout (3 s) + 1 s of grace; the rest is for
-# starting Python and writing the JSON. Past this the run is killed and the harness fails.
-LOAD_MARGIN_S = 30.0
-# The load generator's own threshold for "behind its schedule" (its report prints a warning).
-LAG_WARNING_MS = 5.0
-SHORTFALL = 0.9  # achieved below this share of the requested rate: the load side could not keep up
 ACCESS_LOG = "access.log"
 FLUSH_S = 0.5  # the proxy writes its access log in batches every 10 ms; let the last land
 REQUEST_PATH = re.compile(r"^shadowmesh: request path: (.+)$", re.M)
 ERROR_CODE = -1  # `RetCodes` key for calls that got no HTTP answer (fortio's convention)
 
 Kind = Literal["direct", "proxied"]
-Progress = Callable[[str], None]
 
 
 class LoadError(Exception):
@@ -208,20 +207,9 @@ def summarize(pairs: Sequence[Pair]) -> Summary:
 def load_side_notes(pairs: Sequence[Pair], qps: float) -> list[str]:
     """Runs where the load generator could not keep its schedule: their latencies include
     its own delays, so the load side (not the proxy) may be what they measured."""
-    notes = []
-    for i, pair in enumerate(pairs, 1):
-        for kind, run in (("direct", pair.direct), ("proxied", pair.proxied)):
-            problems = []
-            if run.actual_qps < SHORTFALL * qps:
-                problems.append(f"achieved {run.actual_qps:,.0f} of {qps:,.0f} req/s")
-            if run.unsent:
-                problems.append(f"{run.unsent} request(s) not started in time")
-            if run.lag_avg_ms > LAG_WARNING_MS:
-                problems.append(f"scheduler lag {run.lag_avg_ms:.1f} ms on average")
-            if problems:
-                notes.append(f"pair {i} {kind}: the load generator fell behind its schedule "
-                             f"({'; '.join(problems)}); lower --qps or free the load CPUs")
-    return notes
+    return behind_schedule_notes(
+        ((f"pair {i} {kind}", run) for i, pair in enumerate(pairs, 1)
+         for kind, run in (("direct", pair.direct), ("proxied", pair.proxied))), qps)
 
 
 def request_path_note(proxy_log: str, stale: Sequence[str]) -> str:
@@ -399,10 +387,8 @@ class Session:
             raise self.proxy.failure("exited during the measurement")
         self.step += 1
         url = self.direct_url if kind == "direct" else self.proxied_url
-        json_file = self.supervisor.workdir / f"{label.replace(' ', '-')}-{kind}.json"
-        argv = load_command(self.settings, url, json_file, duration_s)
-        result = run_load(argv, json_file, self.supervisor.workdir, self.pinning.load_cpus,
-                          duration_s + LOAD_MARGIN_S)
+        result = timed_run(self.supervisor, self.pinning, self.settings, url,
+                           f"{label}-{kind}", duration_s)
         trouble = (f", {result.errors} errors, {result.non_2xx} non-2xx"
                    if result.errors or result.non_2xx else "")
         self.progress(f"[{self.step}/{self.total}] {label} {kind}: p50 {result.p50_ms:.3f} ms, "
@@ -445,12 +431,7 @@ def measure(
 ) -> Outcome:
     """Start the backend and the proxy, warm both paths up, then run the pairs."""
     workdir = supervisor.workdir
-    body = workdir / "body.json"
-    body.write_bytes(nginx.json_body())
-    backend = free_port()
-    nginx.start_nginx(supervisor, nginx_path, "backend",
-                      nginx.backend_conf(workdir / "backend", backend, body), backend,
-                      pinning.load_cpus)
+    backend = start_json_backend(supervisor, nginx_path, pinning, "backend")
     # v2 (the shadow subset) is never routed to without a mirror; point it at the backend too.
     yaml_text = shadowmesh_server.mesh_yaml(backend, backend, mirror=False)
     access_log = workdir / ACCESS_LOG
@@ -484,18 +465,7 @@ def _run(
     nginx_path: str, pinning: Pinning, settings: Settings, progress: Progress,
     keep_workdir: bool,
 ) -> Outcome:
-    if pinning.load_cpus is not None:
-        # This process only waits; its children get their own masks anyway.
-        os.sched_setaffinity(0, pinning.load_cpus)
-    progress(f"pinning: {pinning.describe()}")
-    workdir: contextlib.AbstractContextManager[str]
-    if keep_workdir:
-        workdir = contextlib.nullcontext(tempfile.mkdtemp(prefix="shadowmesh-latency-"))
-    else:
-        workdir = tempfile.TemporaryDirectory(prefix="shadowmesh-latency-")
-    with workdir as tmp, Supervisor(Path(tmp)) as supervisor:
-        if keep_workdir:
-            progress(f"work dir (kept): {tmp}")
+    with work_supervisor("shadowmesh-latency-", keep_workdir, pinning, progress) as supervisor:
         return measure(supervisor, nginx_path, pinning, settings, progress)
 
 
@@ -553,34 +523,19 @@ def main(argv: list[str] | None = None) -> int:
         pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
     except ValueError as exc:
         parser.error(str(exc))
+    prog = "python -m bench.latency"
     nginx_path = find_nginx()
-    if nginx_path is None:
-        print("python -m bench.latency: not installed: nginx; install with: "
-              "apt-get install nginx-light", file=sys.stderr)
+    missing = missing_tools(prog, nginx_path)
+    if missing or nginx_path is None:
+        print(missing, file=sys.stderr)
         return 2
-    missing = shadowmesh_server.run_available()
-    if missing:
-        print(f"python -m bench.latency: {missing}", file=sys.stderr)
-        return 2
-    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_stop_signal)
-
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    try:
-        # Taken before the run: other commits may land in the checkout while it runs.
-        found_versions = versions(nginx_path) if args.record else {}
-        load_before = os.getloadavg()[0]
-        outcome = _run(nginx_path, pinning, settings, progress, args.keep_workdir)
-    except Interrupted as exc:
-        print(f"python -m bench.latency: interrupted ({exc}); every process it started is "
-              "stopped", file=sys.stderr)
-        return exc.exit_code
-    except (StartError, LoadError, OSError) as exc:
-        print(f"python -m bench.latency: failed: {exc}", file=sys.stderr)
-        return 1
+    # Taken before the run: other commits may land in the checkout while it runs.
+    found_versions = versions(nginx_path) if args.record else {}
+    load_before = os.getloadavg()[0]
+    outcome = guarded(prog, lambda: _run(nginx_path, pinning, settings, stderr_progress,
+                                         args.keep_workdir))
+    if isinstance(outcome, int):
+        return outcome
 
     summary = summarize(outcome.pairs)
     print(terminal_report(outcome.pairs, summary, settings.describe(), outcome.notes))

@@ -239,6 +239,15 @@ class Session:
             mirrored = (shadow_after - shadow_before) / result.requests
         compared = None
         if admin is not None:
+            comparers = [pid for pid in pids if comparison.is_comparer(pid)]
+            if comparers and result.requests > 0:
+                # the comparer processes are in the tree (pinned with the proxy, counted in
+                # CPU µs/req): their share, to tell the serving side's cost from theirs
+                own = cpu_seconds_between(
+                    {p: t for p, t in cpu_before.items() if p in comparers},
+                    {p: t for p, t in cpu_after.items() if p in comparers})
+                self.progress(f"  {scenario.name}: CPU µs/req of the comparer process(es) "
+                              f"{own * 1e6 / result.requests:.0f} of {cpu_us or 0:.0f}")
             pairs = comparison.settled(admin.pairs) - pairs_before
             skipped = admin.skipped()
             self.progress(f"  {scenario.name}: {pairs:,} pairs compared for {result.requests:,} "

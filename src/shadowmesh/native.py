@@ -47,6 +47,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.mirror.tap",
     "shadowmesh.mirror.sampling",
     "shadowmesh.mirror.breaker",
+    "shadowmesh.compare.wire",  # packs outcomes on the serving side's feeder thread
     "shadowmesh.telemetry.record",
     "shadowmesh.telemetry.accesslog",
     "shadowmesh.telemetry.observer",

@@ -1,8 +1,12 @@
-"""The hook into `shadowmesh run`: the engine, its queue and the capture budgets follow
-the Comparisons in force."""
+"""The hook into `shadowmesh run`: the queue, the comparer process behind it and the
+capture budgets follow the Comparisons in force."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +55,7 @@ def test_sink_installed_and_budgets_follow_the_comparisons(tmp_path: Path) -> No
     dp = DataPlane()
     runtime = CompareRuntime(dp, url, mirror_timeout=1.0, flush_interval=0.05)
     runtime.update(resources(False))
-    assert runtime.engine is None and dp.outcomes is None  # nothing to compare: nothing runs
+    assert runtime.comparer is None and dp.outcomes is None  # nothing to compare: nothing runs
     runtime.update(resources(True))
     queue = dp.outcomes
     assert isinstance(queue, OutcomeQueue) and queue.capture_limit(SERVICE) == 1024
@@ -76,6 +80,131 @@ def test_a_data_plane_without_the_sink_does_not_stop_comparison(
                              flush_interval=0.05)
     runtime.update(resources(True))
     assert "applying the Comparisons failed" in caplog.text
-    assert runtime.engine is not None and runtime.queue is not None
+    assert runtime.comparer is not None and runtime.queue is not None
     assert runtime.queue.capture_limit(SERVICE) == 1024
     runtime.close()
+
+
+def skipped(store: Any, reason: str) -> int:
+    from shadowmesh.compare.report import comparison_summary
+    from shadowmesh.compare.verdict import VerdictOptions
+
+    report = store.load("default", "httpbin")
+    if report is None:
+        return 0
+    return int(comparison_summary(report, VerdictOptions())["skipped"].get(reason, 0))
+
+
+def pairs(store: Any) -> int:
+    report = store.load("default", "httpbin")
+    if report is None:
+        return 0
+    return sum(c.get("pairs", 0) for c in report.counters.values())
+
+
+def send_pairs(queue: OutcomeQueue, n: int, body_size: int = 10) -> None:
+    for _ in range(n):
+        p = primary(captured({"v": "x" * body_size}))
+        queue.primary(p)
+        queue.copy(copy(p.cid, captured({"v": "x" * body_size})))
+
+
+def test_every_pair_is_compared_in_the_comparer_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cmp.db"
+    dp = DataPlane()
+    runtime = CompareRuntime(dp, url, mirror_timeout=1.0, flush_interval=0.05)
+    runtime.update(resources(True))
+    send_pairs(dp.outcomes, 500)
+    store = open_store(url)
+    wait_for(lambda: pairs(store) == 500, timeout=30)
+    assert runtime.comparer is not None
+    process = runtime.comparer.process
+    assert process is not None and process.pid != os.getpid()
+    runtime.close()
+    assert process.poll() is not None  # stopped with its serving side: no orphan
+    assert pairs(store) == 500 and skipped(store, "backlog") == 0
+
+
+def test_a_comparer_that_dies_is_started_again_and_counted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cmp.db"
+    dp = DataPlane()
+    runtime = CompareRuntime(dp, url, mirror_timeout=1.0, flush_interval=0.05)
+    runtime.update(resources(True))
+    store = open_store(url)
+    send_pairs(dp.outcomes, 10)
+    wait_for(lambda: pairs(store) == 10, timeout=30)
+    comparer = runtime.comparer
+    assert comparer is not None and comparer.process is not None
+    first = comparer.process
+    first.kill()
+    first.wait()
+    # outcomes keep being taken while it is down; then a new process compares them
+    wait_for(lambda: comparer.process is not None and comparer.process is not first,
+             timeout=30)
+    gauges = {name: value for name, _, value in runtime.gauges()}
+    assert gauges["shadowmesh_compare_process_restarts_total"] == 1
+    send_pairs(dp.outcomes, 10)
+    wait_for(lambda: pairs(store) == 20, timeout=30)
+    runtime.close()
+
+
+def test_a_comparer_that_cannot_keep_up_drops_and_counts_backlog(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cmp.db"
+    dp = DataPlane()
+    runtime = CompareRuntime(dp, url, mirror_timeout=1.0, flush_interval=0.05, queue_size=20)
+    runtime.update(resources(True))
+    store = open_store(url)
+    send_pairs(dp.outcomes, 1)
+    wait_for(lambda: pairs(store) == 1, timeout=30)
+    comparer = runtime.comparer
+    assert comparer is not None and comparer.process is not None
+    process = comparer.process
+    process.send_signal(signal.SIGSTOP)  # reads nothing: the pipe fills, then the queue
+    try:
+        send_pairs(dp.outcomes, 2000, body_size=1000)
+        wait_for(lambda: dp.outcomes.dropped > 0)
+    finally:
+        process.send_signal(signal.SIGCONT)
+    queue = dp.outcomes
+    runtime.close()
+    assert process.poll() is not None
+    dropped = queue.dropped
+    assert 0 < dropped < 4000
+    assert skipped(store, "backlog") == dropped  # every refused outcome counted, once
+    assert pairs(store) >= 1
+
+
+def test_the_comparer_ends_when_its_serving_process_is_killed(tmp_path: Path) -> None:
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from tests.compare.test_runtime import DataPlane, resources, send_pairs, wait_for
+from shadowmesh.compare.runtime import CompareRuntime
+dp = DataPlane()
+runtime = CompareRuntime(dp, "sqlite:///{tmp_path}/cmp.db", 1.0, flush_interval=0.05)
+runtime.update(resources(True))
+send_pairs(dp.outcomes, 1)
+wait_for(lambda: runtime.comparer.process is not None, timeout=30)
+print(runtime.comparer.process.pid, flush=True)
+time.sleep(60)
+"""
+    serving = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert serving.stdout is not None
+        child = int(serving.stdout.readline())
+        serving.kill()  # no chance to close anything: the kernel closes the pipe
+        serving.wait()
+        wait_for(lambda: not alive(child), timeout=30)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

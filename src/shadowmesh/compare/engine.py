@@ -1,14 +1,16 @@
-"""The comparison engine: outcomes in (on the OutcomeQueue's thread), aggregates out.
+"""The comparison engine: outcomes in, aggregates out.
 
     engine = CompareEngine(store, mirror_timeout)
     engine.set_specs(specs)          # whenever the Comparisons in force change (any thread)
-    queue = OutcomeQueue(engine.consume)
+    engine.consume(batch)            # in the comparer process (comparer_process.py), or
+                                     # on an OutcomeQueue's thread: OutcomeQueue(engine.consume)
     engine.flush()                   # also done by consume() every `flush_interval`
 
-Everything here runs off the event loop. Work is bounded: open groups (pairing.py), fields
-per pair (jsondiff.py), endpoints, field rows and difference signatures per endpoint, and
-the aggregates held while the store is unreachable (aggregate.py). What is not compared is
-counted by reason (`skipped`), never dropped silently.
+Everything here runs off the event loop (in `shadowmesh run`: in the comparer process). Work
+is bounded: open groups (pairing.py), fields per pair (jsondiff.py), endpoints, field rows
+and difference signatures per endpoint, and the aggregates held while the store is
+unreachable (aggregate.py). What is not compared is counted by reason (`skipped`), never
+dropped silently.
 """
 
 from __future__ import annotations

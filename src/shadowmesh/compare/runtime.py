@@ -1,11 +1,24 @@
-"""Comparison inside `shadowmesh run`: one engine per data-plane process, one report.
+"""Comparison inside `shadowmesh run`: one comparer process per serving process.
 
 `CompareRuntime.update(resources)` is called with the resources in force after every
-accepted change. With a Comparison in force it starts (once) the engine, the
-`OutcomeQueue` that feeds it off the event loop, and a flusher thread, installs the queue
-as the data plane's outcome sink, and keeps `queue.limits` (service -> capture budget) in
-step with the Comparisons; with none, the limits empty and nothing is captured. Nothing
-here runs on the event loop except `update` (no I/O) and the queue's enqueue.
+accepted change. With a Comparison in force it starts (once) the `OutcomeQueue` that takes
+outcomes off the event loop, the comparer process behind it (`supervisor.Comparer`) and a
+ticker thread, installs the queue as the data plane's outcome sink, and keeps `queue.limits`
+(service -> capture budget) in step with the Comparisons; with none, the limits empty and
+nothing is captured.
+
+What stays in the serving process is small on purpose: the loop captures the answers and
+appends each outcome to the bounded queue; the queue's thread (the feeder) packs each
+batch into binary frames (`wire`) and writes them to the comparer's pipe. Pairing, JSON,
+diffing, aggregates and the store run in the comparer process. Outcomes the queue refused
+(full: the comparer does not keep up) or that could not be handed over (the comparer is
+down) are counted and sent on as `backlog`. The ticker restarts a comparer that died and
+delivers configuration changes while no traffic flows. Nothing here runs on the event loop
+except `update` (no I/O) and the queue's enqueue.
+
+With `--workers`, each worker has its own comparer: correlation ids are unique per serving
+process, so a worker's outcomes must pair in one place, and the store merges what all of
+them write (as it did when each worker compared in a thread).
 
 `CompareReports` is the admin API's read side: the store, opened on first use.
 """
@@ -15,38 +28,43 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shadowmesh.config import Resource
 from shadowmesh.config.models import Comparison
+from shadowmesh.mirror.hooks import DEFAULT_QUEUE_SIZE
 
 if TYPE_CHECKING:
-    from shadowmesh.compare.engine import CompareEngine
     from shadowmesh.compare.store import Store
-    from shadowmesh.mirror.hooks import OutcomeQueue
+    from shadowmesh.compare.supervisor import Comparer
+    from shadowmesh.mirror.hooks import Outcome, OutcomeQueue
 
 log = logging.getLogger("shadowmesh.compare")
 
 FLUSH_INTERVAL_S = 1.0
+FEED_LINGER_S = 0.02  # the feeder's rest after a batch (OutcomeQueue.linger)
 
 
 class CompareRuntime:
     def __init__(self, dataplane: Any, store_url: str | None, mirror_timeout: float,
-                 flush_interval: float = FLUSH_INTERVAL_S) -> None:
+                 flush_interval: float = FLUSH_INTERVAL_S,
+                 queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.dataplane = dataplane
+        self.queue_size = queue_size
         self.store_url = store_url
         self.mirror_timeout = mirror_timeout
         self.flush_interval = flush_interval
-        self.engine: CompareEngine | None = None
+        self.comparer: Comparer | None = None
         self.queue: OutcomeQueue | None = None
         self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
         self._dropped_seen = 0
+        self._dropped_lock = threading.Lock()
         self._installed = False
 
     def __repr__(self) -> str:
-        return f"<CompareRuntime {self.engine!r} {self.queue!r}>"
+        return f"<CompareRuntime {self.comparer!r} {self.queue!r}>"
 
     def update(self, resources: Sequence[Resource]) -> None:
         try:
@@ -56,64 +74,85 @@ class CompareRuntime:
                           "previous ones")
 
     def _update(self, resources: Sequence[Resource]) -> None:
-        if self.engine is None and not any(isinstance(r.spec, Comparison) for r in resources):
+        if self.comparer is None and not any(isinstance(r.spec, Comparison) for r in resources):
             return
         from shadowmesh.compare.spec import build_specs, capture_limits
 
         specs = build_specs(resources)
-        if self.engine is None:
+        if self.comparer is None:
             self._start()
-        assert self.engine is not None and self.queue is not None
-        self.engine.set_specs(specs)
+        assert self.comparer is not None and self.queue is not None
+        self.comparer.set_specs(specs)
         self.queue.limits = capture_limits(specs)  # replaced whole: read by the loop
         if not self._installed:
-            self._installed = True  # tried once: the engine runs whatever happens here
+            self._installed = True  # tried once: the comparer runs whatever happens here
             self.dataplane.outcomes = self.queue
 
     def _start(self) -> None:
-        from shadowmesh.compare.engine import CompareEngine
-        from shadowmesh.compare.store import open_store
+        from shadowmesh.compare.supervisor import Comparer
         from shadowmesh.mirror.hooks import OutcomeQueue
 
-        engine = CompareEngine(open_store(self.store_url), self.mirror_timeout,
-                               flush_interval=self.flush_interval)
-        queue = OutcomeQueue(engine.consume, name="shadowmesh-compare")
-        self.engine, self.queue = engine, queue
-        self._flusher = threading.Thread(target=self._flush_loop, name="shadowmesh-compare-flush",
-                                         daemon=True)
-        self._flusher.start()
+        self.comparer = Comparer(self.store_url, self.mirror_timeout, self.flush_interval)
+        self.queue = OutcomeQueue(self._feed, maxsize=self.queue_size,
+                                  name="shadowmesh-compare-feeder", linger=FEED_LINGER_S)
+        self._ticker = threading.Thread(target=self._tick_loop, name="shadowmesh-compare-tick",
+                                        daemon=True)
+        self._ticker.start()
 
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            self._flush_once()
+    def _feed(self, batch: list[Outcome]) -> None:
+        """On the queue's thread: the batch as frames, to the comparer process."""
+        from shadowmesh.compare.wire import encode_into
 
-    def _flush_once(self) -> None:
-        engine, queue = self.engine, self.queue
-        if engine is None or queue is None:
+        comparer = self.comparer
+        assert comparer is not None
+        self._count_dropped()
+        parts: list[bytes] = []
+        for outcome in batch:
+            encode_into(parts, outcome)
+        if not comparer.send(parts):
+            comparer.lost(len(batch))
+
+    def _count_dropped(self) -> None:
+        queue, comparer = self.queue, self.comparer
+        if queue is None or comparer is None:
             return
-        dropped = queue.dropped
-        engine.backlog(dropped - self._dropped_seen)
-        self._dropped_seen = dropped
-        try:
-            engine.flush()
-        except Exception:  # a bug here must not stop the flusher
-            log.exception("flushing comparison aggregates failed")
+        with self._dropped_lock:
+            dropped = queue.dropped
+            comparer.lost(dropped - self._dropped_seen)
+            self._dropped_seen = dropped
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            self._count_dropped()
+            comparer = self.comparer
+            if comparer is not None:
+                try:
+                    comparer.send(())  # pending specs and counts; a restart when due
+                except Exception:  # a bug here must not stop the ticker
+                    log.exception("feeding the comparer process failed")
+
+    def gauges(self) -> Iterator[tuple[str, dict[str, str], float]]:
+        """For `Telemetry.add_gauge_source` (names ending in _total are counters)."""
+        comparer, queue = self.comparer, self.queue
+        if comparer is None or queue is None:
+            return
+        yield "shadowmesh_compare_queue_depth", {}, float(queue.depth)
+        yield "shadowmesh_compare_process_up", {}, 1.0 if comparer.up else 0.0
+        yield "shadowmesh_compare_process_restarts_total", {}, float(comparer.exits)
 
     def close(self) -> None:
-        """Deliver what is queued, flush, and stop the threads."""
+        """Hand over what is queued, stop the threads, let the comparer flush and exit."""
         if self.queue is not None:
             # a data plane that never took the sink (install failed) has nothing to undo
             with contextlib.suppress(AttributeError):
                 self.dataplane.outcomes = None
             self.queue.close()
         self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(5.0)
-        if self.engine is not None:
-            self._flush_once()
-            self.engine.close()
-            if self.engine.store is not None:
-                self.engine.store.close()
+        if self._ticker is not None:
+            self._ticker.join(5.0)
+        if self.comparer is not None:
+            self._count_dropped()
+            self.comparer.close()
 
 
 class CompareReports:

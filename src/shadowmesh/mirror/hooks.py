@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -49,12 +50,18 @@ class OutcomeQueue(OutcomeSink):
     `limits` maps service FQDN -> capture budget and is replaced whole (never mutated) when
     the comparisons change, so the loop reads it without a lock. When the queue is full the
     outcome is dropped and counted in `dropped` (the consumer reports it as `backlog`).
+    `linger` batches under load: see `__init__`.
     """
 
     def __init__(self, consume: Callable[[list[Outcome]], None],
-                 maxsize: int = DEFAULT_QUEUE_SIZE, name: str = "shadowmesh-outcomes") -> None:
+                 maxsize: int = DEFAULT_QUEUE_SIZE, name: str = "shadowmesh-outcomes",
+                 linger: float = 0.0) -> None:
         self.limits: dict[str, int] = {}
         self.maxsize = maxsize
+        # seconds the thread rests after a batch: outcomes gather meanwhile, so under load
+        # it wakes (and takes the GIL from the event loop) a few hundred times a second at
+        # most instead of once per outcome
+        self.linger = linger
         self.dropped = 0  # outcomes refused because the queue was full
         self.delivered = 0
         self.consumer_errors = 0
@@ -104,6 +111,8 @@ class OutcomeQueue(OutcomeSink):
                     self.consumer_errors += 1
                     log.exception("comparison consumer failed on %d outcomes", len(batch))
                 self.delivered += len(batch)
+                if self.linger > 0 and not self._stopping:
+                    time.sleep(self.linger)
                 if self._items:
                     self._wake.set()
             elif self._stopping:

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from shadowmesh.http1.framing import head_fields
+
 # CopyOutcome.kind
 ANSWERED: Final = "answered"
 FAILED: Final = "failed"
@@ -49,17 +51,28 @@ ROLE_NOISE: Final = "noise"  # a second copy to the primary's own version (Compa
 
 
 class Captured:
-    """A response as received: status, header fields (names as sent), body up to a budget."""
+    """A response as received: status, header fields (names as sent), body up to a budget.
 
-    __slots__ = ("body", "headers", "size", "status", "truncated")
+    An upstream answer's head is kept as received (`raw_head`) and split into `headers` on
+    first use: that happens in the comparer, not on the event loop that captured it."""
+
+    __slots__ = ("_headers", "body", "raw_head", "size", "status", "truncated")
 
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes,
-                 size: int, truncated: bool) -> None:
+                 size: int, truncated: bool, raw_head: bytes = b"") -> None:
         self.status = status
-        self.headers = headers
+        self._headers: list[tuple[bytes, bytes]] | None = None if raw_head else headers
+        self.raw_head = raw_head  # b"" when `headers` were given as fields
         self.body = body
         self.size = size  # full body length in bytes, even when truncated
         self.truncated = truncated
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = head_fields(self.raw_head)
+        return headers
 
     def __repr__(self) -> str:
         cut = ", truncated" if self.truncated else ""

@@ -14,7 +14,7 @@ import logging
 from typing import Final
 
 from shadowmesh.clock import monotonic
-from shadowmesh.http1.framing import Headers, head_fields
+from shadowmesh.http1.framing import Headers
 from shadowmesh.mirror.hooks import OutcomeSink
 from shadowmesh.mirror.outcomes import (
     ABORTED,
@@ -53,18 +53,19 @@ def new_cid() -> int:
 class BodyCapture:
     """A response as it arrives, kept up to a byte budget."""
 
-    __slots__ = ("headers", "limit", "parts", "size", "status")
+    __slots__ = ("headers", "limit", "parts", "raw_head", "size", "status")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.status = 0
         self.headers: Headers = []
+        self.raw_head = b""  # kept whole: split into fields by the comparer, off the loop
         self.parts: list[bytes] = []
         self.size = 0
 
     def head(self, status: int, raw_head: bytes) -> None:
         self.status = status
-        self.headers = head_fields(raw_head) if raw_head else []
+        self.raw_head = raw_head
 
     def body(self, data: bytes) -> None:
         kept = self.size
@@ -75,7 +76,7 @@ class BodyCapture:
 
     def captured(self) -> Captured:
         return Captured(self.status, self.headers, b"".join(self.parts), self.size,
-                        self.size > self.limit)
+                        self.size > self.limit, self.raw_head)
 
 
 class OutcomeTap:

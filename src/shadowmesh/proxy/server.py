@@ -311,6 +311,7 @@ async def run_single(opts: RunOptions, telemetry: Telemetry) -> int:
     from shadowmesh.compare.runtime import CompareReports, CompareRuntime
 
     compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
+    telemetry.add_gauge_source(compare.gauges)
     control.on_change.append(compare.update)
     control.compare = CompareReports(opts.compare_store)
     try:

@@ -196,6 +196,7 @@ async def _worker(conn: Connection, opts: RunOptions, port: int) -> None:
     from shadowmesh.compare.runtime import CompareRuntime
 
     compare = CompareRuntime(dp, opts.compare_store, opts.mirror.timeout)
+    telemetry.add_gauge_source(compare.gauges)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
