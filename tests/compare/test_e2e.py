@@ -104,7 +104,7 @@ def wait_pairs(read: Callable[[], dict[str, Any]], expected: int,
             cmp = read()
             if cmp["pairs"] >= expected:
                 return cmp
-        if cmp.get("pairs", 0) == 0 and time.monotonic() - start > 2.0:
+        if cmp.get("pairs", 0) == 0 and time.monotonic() - start > 10.0:
             break
         time.sleep(0.2)
     raise AssertionError(f"{cmp.get('pairs')} pairs compared, expected {expected}")
