@@ -38,7 +38,7 @@ from shadowmesh.proxy.limits import (
 )
 from shadowmesh.proxy.local_reply import local_reply_bytes
 from shadowmesh.proxy.request import BadRequest, Request
-from shadowmesh.proxy.request_line import request_line_error
+from shadowmesh.proxy.request_line import request_line_error, simple_line_end
 from shadowmesh.telemetry.record import RequestRecord
 
 if TYPE_CHECKING:
@@ -304,6 +304,8 @@ class DownstreamProtocol(ClientSide):
         however slowly it trickles in."""
         pieces = self._line
         if pieces is None:
+            if simple_line_end(data) >= 0:
+                return True  # the usual line, whole in this read
             # Empty lines before a request line are ignored (RFC 9112 2.2), as llhttp does.
             start = 0
             size = len(data)
