@@ -353,7 +353,8 @@ class DownstreamProtocol(ClientSide):
         self._between = False
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        # Mostly called once per request: no concatenation then.
+        self._url = self._url + url if self._url else url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._in_head:

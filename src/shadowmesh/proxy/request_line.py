@@ -24,8 +24,8 @@ _SCAN_LIMIT: Final = 256
 def simple_line_end(data: bytes) -> int:
     """Where the request line that starts `data` ends (the index of its LF), if it is the
     usual `METHOD SP TARGET SP HTTP/1.1 CRLF` (or HTTP/1.0) within `_SCAN_LIMIT` bytes; -1
-    for anything else, which `request_line_error` then judges. One compiled pass and one
-    small slice: a `find` and a `split` through the C API cost twice as much for a line of
+    for anything else, which `request_line_error` then judges. One compiled pass without an
+    allocation: a `find` and a `split` through the C API cost twice as much for a line of
     typical length."""
     n = len(data)
     stop = n if n < _SCAN_LIMIT else _SCAN_LIMIT
@@ -42,11 +42,16 @@ def simple_line_end(data: bytes) -> int:
             else:
                 return -1  # a third space: not the usual line
         elif c == 10:
-            # empty method or target (a leading or doubled space), or fewer than 3 parts
-            if second < 0 or first == 0 or second == first + 1:
+            # empty method or target (a leading or doubled space), fewer than 3 parts, or
+            # a version part that is not 8 bytes and a CR
+            if second < 0 or first == 0 or second == first + 1 or i - second != 10:
                 return -1
-            version = data[second + 1:i]
-            if version == b"HTTP/1.1\r" or version == b"HTTP/1.0\r":
+            # `HTTP/1.1` or `HTTP/1.0`, compared in place: a slice would be an allocation
+            j = second + 1
+            if (data[j] == 72 and data[j + 1] == 84 and data[j + 2] == 84  # HTT
+                    and data[j + 3] == 80 and data[j + 4] == 47 and data[j + 5] == 49  # P/1
+                    and data[j + 6] == 46 and (data[j + 7] == 49 or data[j + 7] == 48)  # .1 .0
+                    and data[j + 8] == 13):
                 return i
             return -1
         i += 1
