@@ -330,7 +330,8 @@ class UpstreamConnection(asyncio.Protocol):
             found = buf.find(b"HTTP/", start)
             if found >= 0:
                 start = found
-        end = buf.find(b"\r\n\r\n", start)
+        # (one argument parses faster than two)
+        end = buf.find(b"\r\n\r\n") if start == 0 else buf.find(b"\r\n\r\n", start)
         stop = end + 4
         if end < 0:  # bare-LF line ends
             end = buf.find(b"\n\n", start)

@@ -667,13 +667,14 @@ class Exchange(TryOwner):
                         host.spec.host_port if host is not None else None)
         req = self.req
         dest = self._dest
+        now = monotonic()
         self.dp.observer.on_request(exchange_record(
             req, self.down.local_address, self.status, self._flags, self.details,
             self.bytes_received, self.bytes_sent, self.attempts, self._route,
             dest.cluster if dest is not None else None,
             self._host_tried[-1] if self._host_tried else None, self._upstream_time,
-            self._upstream_local, self.dp.source_workload))
-        self.down.exchange_done(self, abort_downstream)
+            self._upstream_local, self.dp.source_workload, now))
+        self.down.exchange_done(self, abort_downstream, now)
 
     def on_downstream_lost(self) -> None:
         """The client went away before we finished."""
