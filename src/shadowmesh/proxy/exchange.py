@@ -336,7 +336,9 @@ class Exchange(TryOwner):
             self.local_reply(503, b"no healthy upstream", "UH", "no_healthy_upstream")
             return
         self.attempts += 1
-        self._host_tried += (host,)
+        tried = self._host_tried
+        # the first try (nearly always the only one): one tuple, not two and a concatenation
+        self._host_tried = (*tried, host) if tried else (host,)
         attempt = self._attempt = Attempt(self, cluster, host, self.attempts)
         route = self._route
         per_try = route.retry.per_try_timeout if route is not None else None
