@@ -17,6 +17,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.clock",
     "shadowmesh.proxy.client_side",
     "shadowmesh.proxy.downstream",
+    "shadowmesh.proxy.request_line",
     "shadowmesh.proxy.request",
     "shadowmesh.proxy.exchange",
     "shadowmesh.proxy.route_decision",

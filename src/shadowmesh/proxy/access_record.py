@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shadowmesh.clock import monotonic
 from shadowmesh.proxy.request import Request
 from shadowmesh.routing.hosts import HostState
 from shadowmesh.routing.table import ClusterSpec, Route
@@ -14,12 +13,13 @@ def exchange_record(req: Request, local_address: str, status: int, flags: str, d
                     cluster: ClusterSpec | None, last_host: HostState | None,
                     upstream_time: float | None, upstream_local: str | None,
                     source_workload: str, server_name: str | None,
-                    transport_failure: str | None) -> RequestRecord:
+                    transport_failure: str | None, now: float) -> RequestRecord:
+    """`now`: when the exchange ended, on the monotonic clock."""
     host = last_host.spec if last_host is not None else None
     hmap = req.hmap
     return RequestRecord(
         start_time=req.start_wall,
-        duration_ms=(monotonic() - req.start) * 1000,
+        duration_ms=(now - req.start) * 1000,
         upstream_service_time_ms=upstream_time,
         method=req.method_str,
         path=req.target.decode("latin-1"),

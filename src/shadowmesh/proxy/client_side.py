@@ -38,8 +38,10 @@ class ClientSide(asyncio.Protocol):
     def resume_reading(self) -> None:
         raise NotImplementedError
 
-    def exchange_done(self, exchange: object, abort: bool) -> None:
-        """The exchange answered (or gave up, `abort`): the next request may start."""
+    def exchange_done(self, exchange: object, abort: bool, now: float) -> None:
+        """The exchange answered (or gave up, `abort`) at `now` (the monotonic clock, read
+        once for the access log and the connection's idle clock): the next request may
+        start."""
         raise NotImplementedError
 
     def begin_tunnel(self, exchange: object) -> None:

@@ -338,7 +338,9 @@ class Exchange(TryOwner):
             self.local_reply(503, b"no healthy upstream", "UH", "no_healthy_upstream")
             return
         self.attempts += 1
-        self._host_tried += (host,)
+        tried = self._host_tried
+        # the first try (nearly always the only one): one tuple, not two and a concatenation
+        self._host_tried = (*tried, host) if tried else (host,)
         attempt = self._attempt = Attempt(self, cluster, host, self.attempts)
         route = self._route
         per_try = route.retry.per_try_timeout if route is not None else None
@@ -670,14 +672,15 @@ class Exchange(TryOwner):
                         host.spec.host_port if host is not None else None)
         req = self.req
         dest = self._dest
+        now = monotonic()
         self.dp.observer.on_request(exchange_record(
             req, self.down.local_address, self.status, self._flags, self.details,
             self.bytes_received, self.bytes_sent, self.attempts, self._route,
             dest.cluster if dest is not None else None,
             self._host_tried[-1] if self._host_tried else None, self._upstream_time,
             self._upstream_local, self.dp.source_workload, self.down.server_name,
-            self._transport_failure))
-        self.down.exchange_done(self, abort_downstream)
+            self._transport_failure, now))
+        self.down.exchange_done(self, abort_downstream, now)
 
     def on_downstream_lost(self) -> None:
         """The client went away before we finished."""
