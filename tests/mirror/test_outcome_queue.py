@@ -80,3 +80,23 @@ def test_capture_limit_by_service() -> None:
     q.limits = {"httpbin.default.svc.cluster.local": 262144}
     assert q.capture_limit("httpbin.default.svc.cluster.local") == 262144
     q.close()
+
+
+def test_pack_runs_on_the_putting_thread_and_its_failures_are_dropped_and_counted() -> None:
+    got: list[bytes] = []
+    packed_on: set[str] = set()
+
+    def pack(outcome: CopyOutcome) -> bytes:
+        packed_on.add(threading.current_thread().name)
+        if outcome.cid == 3:
+            raise ValueError("bug in the packer")
+        return b"frame %d" % outcome.cid
+
+    q = OutcomeQueue(got.extend, pack=pack)
+    for cid in range(6):
+        q.copy(_copy(cid))
+    _wait(lambda: len(got) == 5)
+    q.close()
+    assert got == [b"frame 0", b"frame 1", b"frame 2", b"frame 4", b"frame 5"]
+    assert packed_on == {threading.current_thread().name}
+    assert (q.dropped, q.pack_errors) == (1, 1)

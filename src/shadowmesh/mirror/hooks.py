@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
 
@@ -50,12 +50,15 @@ class OutcomeQueue(OutcomeSink):
     `limits` maps service FQDN -> capture budget and is replaced whole (never mutated) when
     the comparisons change, so the loop reads it without a lock. When the queue is full the
     outcome is dropped and counted in `dropped` (the consumer reports it as `backlog`).
-    `linger` batches under load: see `__init__`.
+    `linger` batches under load: see `__init__`. With `pack`, each outcome is queued as
+    `pack(outcome)` (the comparer's frame bytes), built on the loop while the objects are
+    hot, so that the consumer thread only gathers bytes and writes them: it then holds the
+    GIL for little more than the write, which releases it.
     """
 
-    def __init__(self, consume: Callable[[list[Outcome]], None],
+    def __init__(self, consume: Callable[[list[Any]], None],
                  maxsize: int = DEFAULT_QUEUE_SIZE, name: str = "shadowmesh-outcomes",
-                 linger: float = 0.0) -> None:
+                 linger: float = 0.0, pack: Callable[[Outcome], Any] | None = None) -> None:
         self.limits: dict[str, int] = {}
         self.maxsize = maxsize
         # seconds the thread rests after a batch: outcomes gather meanwhile, so under load
@@ -65,8 +68,10 @@ class OutcomeQueue(OutcomeSink):
         self.dropped = 0  # outcomes refused because the queue was full
         self.delivered = 0
         self.consumer_errors = 0
+        self.pack_errors = 0
         self._consume = consume
-        self._items: deque[Outcome] = deque()
+        self._pack = pack
+        self._items: deque[Any] = deque()
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -89,7 +94,17 @@ class OutcomeQueue(OutcomeSink):
         if len(self._items) >= self.maxsize:
             self.dropped += 1
             return
-        self._items.append(outcome)  # deque.append is atomic: no lock on the loop
+        item: Any = outcome
+        if self._pack is not None:
+            try:
+                item = self._pack(outcome)
+            except Exception:  # a packing bug must not reach the request path: counted
+                self.dropped += 1
+                self.pack_errors += 1
+                if self.pack_errors == 1:
+                    log.exception("cannot pack an outcome for the comparer")
+                return
+        self._items.append(item)  # deque.append is atomic: no lock on the loop
         if not self._wake.is_set():
             self._wake.set()
 
@@ -101,7 +116,7 @@ class OutcomeQueue(OutcomeSink):
         while True:
             self._wake.wait(0.5)
             self._wake.clear()
-            batch: list[Outcome] = []
+            batch: list[Any] = []
             while self._items and len(batch) < 1000:
                 batch.append(self._items.popleft())
             if batch:
