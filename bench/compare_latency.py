@@ -264,37 +264,17 @@ def result_line(s: Summary) -> str:
 
 def terminal_report(rounds: Sequence[Round], s: Summary, load: str,
                     notes: Sequence[str]) -> str:
-    parts = [
-        "Added primary latency with comparison on",
-        f"Load: {load}",
-        "",
-        report.text_table(COLUMNS, table_rows(rounds, s)),
-        ADDED_NOTE,
-        "",
-        f"Result: {result_line(s)}",
-    ]
-    if notes:
-        parts += ["", *notes]
-    return "\n".join(parts)
+    return report.run_pair_terminal("Added primary latency with comparison on", load, COLUMNS,
+                                    table_rows(rounds, s), ADDED_NOTE, result_line(s), notes)
 
 
 def markdown_section(info: report.SessionInfo, rounds: Sequence[Round], s: Summary,
                      notes: Sequence[str], when: dt.datetime | None = None) -> str:
-    lines = [
-        *report.session_head(info, ": added primary latency with comparison on", when),
-        f"- Target: added primary latency with comparison on at 1,000 req/s: p99 "
-        f"+{TARGET_ADDED_P99_MS:g} ms or less (issue 15).",
-        f"- {report.NOISE_NOTE}",
-        "",
-        report.markdown_table(COLUMNS, table_rows(rounds, s)),
-        "",
-        ADDED_NOTE,
-        "",
-        f"**Result: {result_line(s)}.**",
-        "",
-        *[f"- {n}" for n in notes],
-    ]
-    return "\n".join(lines).rstrip() + "\n"
+    return report.run_pair_section(
+        report.session_head(info, ": added primary latency with comparison on", when),
+        [f"- Target: added primary latency with comparison on at 1,000 req/s: p99 "
+         f"+{TARGET_ADDED_P99_MS:g} ms or less (issue 15).", f"- {report.NOISE_NOTE}"],
+        COLUMNS, table_rows(rounds, s), ADDED_NOTE, result_line(s), notes)
 
 
 def describe(settings: latency.Settings) -> str:

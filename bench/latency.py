@@ -274,18 +274,9 @@ def result_line(summary: Summary) -> str:
 def terminal_report(
     pairs: Sequence[Pair], summary: Summary, load: str, notes: Sequence[str]
 ) -> str:
-    parts = [
-        "Added latency at moderate load",
-        f"Load: {load}",
-        "",
-        report.text_table(COLUMNS, table_rows(pairs, summary)),
-        ADDED_NOTE,
-        "",
-        f"Result: {result_line(summary)}",
-    ]
-    if notes:
-        parts += ["", *notes]
-    return "\n".join(parts)
+    return report.run_pair_terminal("Added latency at moderate load", load, COLUMNS,
+                                    table_rows(pairs, summary), ADDED_NOTE,
+                                    result_line(summary), notes)
 
 
 def markdown_section(
@@ -295,20 +286,11 @@ def markdown_section(
     notes: Sequence[str],
     when: dt.datetime | None = None,
 ) -> str:
-    lines = [
-        *report.session_head(info, ": added latency at moderate load", when),
-        f"- Target: p99 added latency < {TARGET_ADDED_P99_MS:g} ms at moderate load, with full "
-        "routing and access logging on.",
-        "",
-        report.markdown_table(COLUMNS, table_rows(pairs, summary)),
-        "",
-        ADDED_NOTE,
-        "",
-        f"**Result: {result_line(summary)}.**",
-        "",
-        *[f"- {n}" for n in notes],
-    ]
-    return "\n".join(lines).rstrip() + "\n"
+    return report.run_pair_section(
+        report.session_head(info, ": added latency at moderate load", when),
+        [f"- Target: p99 added latency < {TARGET_ADDED_P99_MS:g} ms at moderate load, with "
+         "full routing and access logging on."],
+        COLUMNS, table_rows(pairs, summary), ADDED_NOTE, result_line(summary), notes)
 
 
 # --- running it ------------------------------------------------------------------------------

@@ -136,6 +136,27 @@ def session_head(info: SessionInfo, title: str, when: dt.datetime | None = None)
     ]
 
 
+def run_pair_terminal(title: str, load: str, header: Sequence[str],
+                      rows: Sequence[Sequence[str]], note: str, result: str,
+                      notes: Sequence[str]) -> str:
+    """The terminal report of a harness that compares runs pairwise (latency, comparison):
+    title, load, table, how to read it, the result line, then any notes."""
+    parts = [title, f"Load: {load}", "", text_table(header, rows), note, "",
+             f"Result: {result}"]
+    if notes:
+        parts += ["", *notes]
+    return "\n".join(parts)
+
+
+def run_pair_section(head: Sequence[str], targets: Sequence[str], header: Sequence[str],
+                     rows: Sequence[Sequence[str]], note: str, result: str,
+                     notes: Sequence[str]) -> str:
+    """The same as a RESULTS.md section: `head` from `session_head`, the target lines."""
+    lines = [*head, *targets, "", markdown_table(header, rows), "", note, "",
+             f"**Result: {result}.**", "", *[f"- {n}" for n in notes]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def markdown_section(
     info: SessionInfo,
     results: Sequence[ScenarioResult],
