@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from tests.support.certs import CA, Pair
 from tests.support.scripted import ScriptedUpstream, echo_path
+from tests.support.tls_gateway import fetch, front_gateway_config, refused
 
 from shadowmesh.config import load_text
 from shadowmesh.proxy.dataplane import DataPlane
@@ -66,20 +66,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def config(servers: list[dict[str, Any]], backend: int) -> str:
-    docs = [
-        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
-         "metadata": {"name": "backend"},
-         "spec": {"hosts": ["backend.example.com"], "resolution": "STATIC",
-                  "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
-                  "endpoints": [{"address": "127.0.0.1", "ports": {"http": backend}}]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-         "metadata": {"name": "gw"}, "spec": {"servers": servers}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-         "metadata": {"name": "front"},
-         "spec": {"hosts": ["*.example.com"], "gateways": ["gw"],
-                  "http": [{"route": [{"destination": {"host": "backend.example.com"}}]}]}},
-    ]
-    return yaml.safe_dump_all(docs)
+    return front_gateway_config(servers, backend, ["*.example.com"])
 
 
 def https(port: int, hosts: list[str], tls: dict[str, Any]) -> dict[str, Any]:
@@ -104,30 +91,6 @@ async def gateway(servers: list[dict[str, Any]], creds: Path
         finally:
             listeners.close()
             await dp.drain(0.5)
-
-
-async def fetch(port: int, name: str, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, str]:
-    """A GET over TLS with `name` as SNI and Host: (status, server certificate CN); status 0
-    when the server closed the connection without an answer."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=name), 5)
-    try:
-        cert = writer.get_extra_info("peercert") or {}
-        cn = next(v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName")
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
-                     .encode())
-        data = await asyncio.wait_for(reader.read(), 5)
-        return (int(data.split(b" ", 2)[1]) if data else 0), cn
-    finally:
-        writer.close()
-
-
-async def refused(port: int, name: str, ctx: ssl.SSLContext) -> bool:
-    try:
-        status, _ = await fetch(port, name, ctx, "/refused")
-    except (ssl.SSLError, ConnectionError):
-        return True
-    return status == 0
 
 
 def client(pki: dict[str, Any], cert: Pair | None = None, cipher: str | None = None

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from tests.support.certs import CA, Pair
 from tests.support.scripted import ScriptedUpstream, echo_path
+from tests.support.tls_gateway import fetch, front_gateway_config, refused
 
 from shadowmesh.config import load_text
 from shadowmesh.proxy.dataplane import DataPlane
@@ -75,21 +75,8 @@ def gateway_config(backend: int, ports: dict[str, int], pki: dict[str, Any],
         {"port": {"number": ports["http"], "name": "http", "protocol": "HTTP"},
          "hosts": ["*"], "tls": {"httpsRedirect": True}},
     ]
-    docs = [
-        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
-         "metadata": {"name": "backend"},
-         "spec": {"hosts": ["backend.example.com"], "resolution": "STATIC",
-                  "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
-                  "endpoints": [{"address": "127.0.0.1", "ports": {"http": backend}}]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-         "metadata": {"name": "gw"}, "spec": {"servers": servers}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-         "metadata": {"name": "front"},
-         "spec": {"hosts": ["a.example.com", "b.example.com", "c.example.com"],
-                  "gateways": ["gw"],
-                  "http": [{"route": [{"destination": {"host": "backend.example.com"}}]}]}},
-    ]
-    return yaml.safe_dump_all(docs)
+    return front_gateway_config(servers, backend,
+                                ["a.example.com", "b.example.com", "c.example.com"])
 
 
 def compile_config(text: str, creds: str) -> RoutingTable:
@@ -120,36 +107,6 @@ def client_ctx(pki: dict[str, Any], cert: Pair | None = None) -> ssl.SSLContext:
     if cert is not None:
         ctx.load_cert_chain(cert.cert, cert.key)
     return ctx
-
-
-async def fetch(port: int, name: str, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, str]:
-    """A GET over TLS with `name` as SNI and Host; (status, peer certificate CN)."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=name or None), 5)
-    try:
-        cert = writer.get_extra_info("peercert") or {}
-        cn = next(v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName")
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {name or 'a.example.com'}\r\n"
-                     "Connection: close\r\n\r\n"
-                     .encode())
-        data = await asyncio.wait_for(reader.read(), 5)
-        if not data:
-            return 0, cn
-        return int(data.split(b" ", 2)[1]), cn
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-
-
-async def refused(port: int, name: str, ctx: ssl.SSLContext) -> bool:
-    """The handshake failed, or (TLS 1.3: the client finishes first) the server closed the
-    connection without an answer."""
-    try:
-        status, _ = await fetch(port, name, ctx, "/refused")
-    except (ssl.SSLError, ConnectionError):
-        return True
-    return status == 0
 
 
 def test_sni_selects_the_server_and_mutual_tls_is_enforced(pki: dict[str, Any]) -> None:
