@@ -6,7 +6,9 @@ STAMP := .venv/.bootstrapped
 # module of these packages changes, so a test never runs stale native code.
 NATIVE := .venv/.native-built
 NATIVE_SOURCES := setup.py src/shadowmesh/native.py $(wildcard src/shadowmesh/proxy/*.py src/shadowmesh/http1/*.py src/shadowmesh/clock.py src/shadowmesh/memo.py src/shadowmesh/routing/*.py \
-	src/shadowmesh/mirror/*.py src/shadowmesh/telemetry/*.py src/shadowmesh/compare/wire.py)
+	src/shadowmesh/mirror/*.py src/shadowmesh/telemetry/*.py src/shadowmesh/compare/wire.py \
+	src/shadowmesh/compare/pairing.py src/shadowmesh/compare/engine.py src/shadowmesh/compare/aggregate.py \
+	src/shadowmesh/compare/stats.py src/shadowmesh/compare/endpoints.py)
 
 .PHONY: demo test lint bench validate build pure clean
 

@@ -21,7 +21,7 @@ from setuptools import setup
 # whether the compiled modules are in use.
 _NATIVE = runpy.run_path("src/shadowmesh/native.py")
 COMPILED_MODULES = [
-    "src/" + module.replace(".", "/") + ".py" for module in _NATIVE["REQUEST_PATH_MODULES"]
+    "src/" + module.replace(".", "/") + ".py" for module in _NATIVE["NATIVE_MODULES"]
 ]
 
 ext_modules = []

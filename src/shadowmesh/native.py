@@ -1,9 +1,10 @@
-"""The request path's native build: which modules it covers and whether it is in use.
+"""The native build: which modules it covers and whether it is in use.
 
-`setup.py` compiles `REQUEST_PATH_MODULES` with mypyc when asked to (`make build`); the
-same sources run interpreted otherwise. A compiled module is a `.so` next to its `.py`, and
-Python prefers it, so a `.so` older than its source would silently run old code:
-`stale_modules` finds those (the test suite refuses to start on them).
+`setup.py` compiles `NATIVE_MODULES` (the request path's and the comparer's per-pair path)
+with mypyc when asked to (`make build`); the same sources run interpreted otherwise. A
+compiled module is a `.so` next to its `.py`, and Python prefers it, so a `.so` older than
+its source would silently run old code: `stale_modules` finds those (the test suite refuses
+to start on them).
 """
 
 from __future__ import annotations
@@ -48,11 +49,23 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.mirror.tap",
     "shadowmesh.mirror.sampling",
     "shadowmesh.mirror.breaker",
+    "shadowmesh.mirror.outcomes",  # built per mirrored request when comparing, then packed
     "shadowmesh.compare.wire",  # packs outcomes on the serving side's feeder thread
     "shadowmesh.telemetry.record",
     "shadowmesh.telemetry.accesslog",
     "shadowmesh.telemetry.observer",
 )
+
+# The comparer process's per-pair path: pairing, the identical-pair check, the aggregates.
+# Not on the request path (another process), but it shares the proxy's CPU.
+COMPARER_MODULES = (
+    "shadowmesh.compare.pairing",
+    "shadowmesh.compare.engine",
+    "shadowmesh.compare.aggregate",
+    "shadowmesh.compare.stats",
+    "shadowmesh.compare.endpoints",
+)
+NATIVE_MODULES = REQUEST_PATH_MODULES + COMPARER_MODULES
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -79,7 +92,7 @@ def stale_modules() -> list[str]:
     # time is the newest of the two.
     shared = [p.stat().st_mtime for p in _PACKAGE_DIR.parent.glob("*__mypyc*")]
     stale = []
-    for module in REQUEST_PATH_MODULES:
+    for module in NATIVE_MODULES:
         origin, source = _origin(module), source_path(module)
         if origin is None or origin.suffix == ".py" or not source.exists():
             continue

@@ -45,7 +45,7 @@ def serve(fd: int, parent: int) -> None:
     from shadowmesh.compare.engine import CompareEngine
     from shadowmesh.compare.store import open_store
 
-    buffer = bytearray()
+    pending = b""
     engine: CompareEngine | None = None
     flush_interval = 1.0
     try:
@@ -56,15 +56,16 @@ def serve(fd: int, parent: int) -> None:
                 data = os.read(fd, READ_SIZE)
                 if not data:
                     return  # the serving process closed the pipe, or is gone
-                buffer += data
-                batch: list[wire.Outcome] = []
-                for kind, payload in wire.split(buffer):
-                    if kind in (wire.PRIMARY, wire.COPY):
-                        batch.append(wire.decode_outcome(kind, payload))
+                if pending:
+                    data = pending + data
+                items, used = wire.read(data)
+                pending = data[used:]  # a frame cut by the read: completed by the next
+                for item in items:  # in stream order
+                    if isinstance(item, list):
+                        if engine is not None:
+                            engine.consume(item)  # flushes too, when one is due
                         continue
-                    if batch and engine is not None:  # keep the order of the stream
-                        engine.consume(batch)
-                        batch = []
+                    kind, payload = item
                     if kind == wire.HELLO and engine is None:
                         hello = orjson.loads(payload)
                         flush_interval = float(hello["flush_interval"])
@@ -75,8 +76,6 @@ def serve(fd: int, parent: int) -> None:
                         engine.set_specs(pickle.loads(payload))
                     elif kind == wire.BACKLOG and engine is not None:
                         engine.backlog(wire.decode_count(payload))
-                if batch and engine is not None:
-                    engine.consume(batch)  # flushes too, when one is due
             elif engine is not None:
                 engine.consume([])  # expires old groups; flushes when due
             if os.getppid() != parent:

@@ -2,12 +2,13 @@
 
 A frame is a 5-byte head (`kind`, payload length) and a payload. An outcome's payload is
 one `struct` of its fixed fields and the lengths of everything else, then its strings and
-the captured bytes as they are (the raw response head, or its fields when the data plane
-built them, and the body). So the serving side packs an outcome with a handful of calls
-and never pickles rich objects per request, and the comparer rebuilds exactly the
-`mirror.outcomes` objects the engine consumes. Strings go as UTF-8 with `surrogatepass`,
-so any `str` the data plane produced comes back equal; a `None` string has its bit set in
-`nones`.
+the captured bytes as they are: the response head (as received; or, when the data plane
+built fields, those fields written as head lines under an empty first line) and the body.
+So the serving side packs an outcome with a handful of calls and never pickles rich
+objects per request, and the comparer rebuilds the `mirror.outcomes` objects the engine
+consumes, with equal header fields (a value's surrounding whitespace, which is not part of
+it, RFC 9110 5.5, is not kept). Strings go as UTF-8 (`surrogatepass`), so any `str` the
+data plane produced comes back equal; a `None` string has its bit set in `nones`.
 
     HELLO    JSON {"store", "mirror_timeout", "flush_interval"}: the first frame, once
     SPECS    pickle of the Comparison specs in force (on configuration changes only)
@@ -62,63 +63,121 @@ def decode_count(payload: bytes) -> int:
     return int(_COUNT.unpack(payload)[0])
 
 
-def _texts(values: tuple[str | None, ...]) -> tuple[list[bytes], int]:
-    out: list[bytes] = []
-    nones = 0
-    for i, value in enumerate(values):
-        if value is None:
-            nones |= 1 << i
-            out.append(b"")
-        else:
-            out.append(value.encode("utf-8", "surrogatepass"))
-    return out, nones
+def _utf8(value: str) -> bytes:
+    try:
+        return value.encode()  # the strict codec has the fast path; surrogates are rare
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
 
 
-def _response(response: Captured | None) -> tuple[tuple[int, int, int, int, int], list[bytes]]:
-    """The response's fixed fields and its parts (head or fields, then body)."""
-    if response is None:
-        return (0, 0, 0, 0, 0), []
-    flags = _PRESENT | (_TRUNCATED if response.truncated else 0)
-    body = response.body
+def _field_parts(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Header fields given one by one: their lengths (u32 each), then the fields."""
+    lengths: list[int] = []
+    parts: list[bytes] = [b""]
+    for name, value in headers:
+        lengths.append(len(name))
+        lengths.append(len(value))
+        parts.append(name)
+        parts.append(value)
+    parts[0] = struct.pack(f"<{len(lengths)}I", *lengths)
+    return parts
+
+
+def _head_of(response: Captured) -> bytes:
+    """The response's head as the comparer reads it: as received, or, when the data plane
+    gave fields (a pipelined shadow's answer, a local reply), written as a head with an
+    empty first line. Then both sides of a pair usually carry byte-equal field lines, which
+    the comparer checks before splitting anything. b"" when the fields cannot be written
+    as lines that split back into the same fields (a name or value holding a line break):
+    they go one by one then."""
     raw = response.raw_head
-    if raw:  # sent as received: the comparer splits it into fields
-        return (flags | _RAW_HEAD, response.status, response.size, len(raw), len(body)), \
-            [raw, body]
+    if raw:
+        return raw
     headers = response.headers
-    parts: list[bytes] = []
-    if headers:
-        lengths: list[int] = []
-        for name, value in headers:
-            lengths.append(len(name))
-            lengths.append(len(value))
-            parts.append(name)
-            parts.append(value)
-        parts.insert(0, struct.pack(f"<{len(lengths)}I", *lengths))
-    parts.append(body)
-    return (flags, response.status, response.size, len(headers), len(body)), parts
+    parts: list[bytes] = [b"\r\n"]
+    for name, value in headers:
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    lines = len(headers) + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        return b""
+    return head
+
+
+def _append_response(parts: list[bytes], response: Captured | None) -> tuple[int, int]:
+    """Append the response's head and body to `parts`: (flags, head length or fields)."""
+    if response is None:
+        return 0, 0
+    flags = _PRESENT | (_TRUNCATED if response.truncated else 0)
+    head = _head_of(response)
+    if head:
+        parts.append(head)
+        parts.append(response.body)
+        return flags | _RAW_HEAD, len(head)
+    parts.extend(_field_parts(response.headers))
+    parts.append(response.body)
+    return flags, len(response.headers)
 
 
 def encode_into(parts: list[bytes], outcome: Outcome) -> None:
     """Append one outcome's frame to `parts`, in pieces: the captured bytes are not copied
     here (the batch goes out with one `writev`)."""
+    rest: list[bytes] = []
+    response = outcome.response
+    rflags, hlen = _append_response(rest, response)
+    status = size = 0
+    if response is not None:
+        status, size = response.status, response.size
+    body_len = len(response.body) if response is not None else 0
+    nones = 0
     if isinstance(outcome, PrimaryOutcome):
         kind = PRIMARY
-        texts, nones = _texts((outcome.request_id, outcome.service, outcome.subset,
-                               outcome.authority, outcome.method, outcome.target,
-                               outcome.kind, outcome.flags, outcome.upstream_host))
-        fixed, rest = _response(outcome.response)
-        head = _PRIMARY.pack(outcome.cid, outcome.duration_ms, outcome.start_time,
-                             outcome.copies, nones, *[len(t) for t in texts], *fixed)
+        subset = b""
+        if outcome.subset is None:
+            nones |= 4
+        else:
+            subset = _utf8(outcome.subset)
+        upstream = b""
+        if outcome.upstream_host is None:
+            nones |= 256
+        else:
+            upstream = _utf8(outcome.upstream_host)
+        t0, t1, t3 = _utf8(outcome.request_id), _utf8(outcome.service), _utf8(outcome.authority)
+        t4, t5 = _utf8(outcome.method), _utf8(outcome.target)
+        t6, t7 = _utf8(outcome.kind), _utf8(outcome.flags)
+        fixed = _PRIMARY.pack(outcome.cid, outcome.duration_ms, outcome.start_time,
+                              outcome.copies, nones, len(t0), len(t1), len(subset), len(t3),
+                              len(t4), len(t5), len(t6), len(t7), len(upstream),
+                              rflags, status, size, hlen, body_len)
+        texts = [fixed, t0, t1, subset, t3, t4, t5, t6, t7, upstream]
     else:
         kind = COPY
-        texts, nones = _texts((outcome.service, outcome.subset, outcome.role, outcome.kind,
-                               outcome.reason, outcome.upstream_host))
-        fixed, rest = _response(outcome.response)
-        head = _COPY.pack(outcome.cid, outcome.duration_ms, nones, *[len(t) for t in texts],
-                          *fixed)
-    size = len(head) + sum(len(t) for t in texts) + sum(len(p) for p in rest)
+        subset = b""
+        if outcome.subset is None:
+            nones |= 2
+        else:
+            subset = _utf8(outcome.subset)
+        upstream = b""
+        if outcome.upstream_host is None:
+            nones |= 32
+        else:
+            upstream = _utf8(outcome.upstream_host)
+        t0, t2 = _utf8(outcome.service), _utf8(outcome.role)
+        t3, t4 = _utf8(outcome.kind), _utf8(outcome.reason)
+        fixed = _COPY.pack(outcome.cid, outcome.duration_ms, nones, len(t0), len(subset),
+                           len(t2), len(t3), len(t4), len(upstream),
+                           rflags, status, size, hlen, body_len)
+        texts = [fixed, t0, subset, t2, t3, t4, upstream]
+    small = b"".join(texts)
+    total = len(small)
+    for part in rest:
+        total += len(part)
     # the small pieces joined (few syscall vectors), the captured bytes as they are
-    parts.append(b"".join([_HEAD.pack(kind, size), head, *texts]))
+    parts.append(_HEAD.pack(kind, total) + small)
     parts.extend(rest)
 
 
@@ -129,41 +188,58 @@ def encode(outcome: Outcome) -> bytes:
     return b"".join(parts)
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
+def _text(data: bytes, start: int, end: int) -> str:
+    raw = data[start:end]
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:  # a surrogate the data plane carried: back as it was
+        return raw.decode("utf-8", "surrogatepass")
 
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data = data
-        self.pos = pos
 
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
+def _texts(data: bytes, pos: int, stop: int, lengths: tuple[int, ...], nones: int
+           ) -> tuple[list[str | None], int]:
+    out: list[str | None] = []
+    bit = 1
+    for n in lengths:
+        end = pos + n
+        if end > stop:
             raise FrameError("frame shorter than its fields")
-        out = self.data[self.pos:end]
-        self.pos = end
-        return out
+        out.append(None if nones & bit else _text(data, pos, end))
+        pos = end
+        bit <<= 1
+    return out, pos
 
-    def texts(self, lengths: tuple[int, ...], nones: int) -> list[str | None]:
-        return [None if nones & (1 << i) else self.take(n).decode("utf-8", "surrogatepass")
-                for i, n in enumerate(lengths)]
 
-    def response(self, flags: int, status: int, size: int, fields: int,
-                 body_len: int) -> Captured | None:
-        if not flags & _PRESENT:
-            return None
-        headers: list[tuple[bytes, bytes]] = []
-        raw_head = b""
-        if flags & _RAW_HEAD:
-            raw_head = self.take(fields)
-        elif fields:
-            lengths = struct.unpack(f"<{2 * fields}I", self.take(8 * fields))
-            for i in range(0, len(lengths), 2):
-                headers.append((self.take(lengths[i]), self.take(lengths[i + 1])))
-        body = self.take(body_len)
-        if self.pos != len(self.data):
+def _captured(data: bytes, pos: int, stop: int, flags: int, status: int, size: int,
+              head_len: int, body_len: int) -> Captured | None:
+    if not flags & _PRESENT:
+        if pos != stop:
             raise FrameError("frame longer than its fields")
-        return Captured(status, headers, body, size, bool(flags & _TRUNCATED), raw_head)
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    raw_head = b""
+    if flags & _RAW_HEAD:
+        end = pos + head_len
+        if end > stop:
+            raise FrameError("frame shorter than its fields")
+        raw_head = data[pos:end]
+        pos = end
+    elif head_len:
+        end = pos + 8 * head_len
+        if end > stop:
+            raise FrameError("frame shorter than its fields")
+        lengths = struct.unpack(f"<{2 * head_len}I", data[pos:end])
+        pos = end
+        for i in range(0, len(lengths), 2):
+            name_end = pos + int(lengths[i])
+            value_end = name_end + int(lengths[i + 1])
+            if value_end > stop:
+                raise FrameError("frame shorter than its fields")
+            headers.append((data[pos:name_end], data[name_end:value_end]))
+            pos = value_end
+    if pos + body_len != stop:
+        raise FrameError("frame length does not match its fields")
+    return Captured(status, headers, data[pos:stop], size, bool(flags & _TRUNCATED), raw_head)
 
 
 def _str(value: str | None) -> str:
@@ -173,25 +249,61 @@ def _str(value: str | None) -> str:
 
 
 def decode_outcome(kind: int, payload: bytes) -> Outcome:
+    return _decode(kind, payload, 0, len(payload))
+
+
+def _decode(kind: int, data: bytes, start: int, stop: int) -> Outcome:
+    """The outcome in `data[start:stop]` (a frame's payload)."""
     if kind == PRIMARY:
-        if len(payload) < _PRIMARY.size:
+        if stop - start < _PRIMARY.size:
             raise FrameError("frame shorter than its fields")
-        v = _PRIMARY.unpack_from(payload)
-        r = _Reader(payload, _PRIMARY.size)
-        request_id, service, subset, authority, method, target, pkind, flags, upstream = \
-            r.texts(v[5:14], v[4])
-        return PrimaryOutcome(v[0], _str(request_id), _str(service), subset, _str(authority),
-                              _str(method), _str(target), _str(pkind), _str(flags),
-                              r.response(*v[14:19]), v[3], v[1], v[2], upstream)
+        v = _PRIMARY.unpack_from(data, start)
+        texts, pos = _texts(data, start + _PRIMARY.size, stop, v[5:14], int(v[4]))
+        request_id, service, subset, authority, method, target, pkind, flags, upstream = texts
+        return PrimaryOutcome(int(v[0]), _str(request_id), _str(service), subset,
+                              _str(authority), _str(method), _str(target), _str(pkind),
+                              _str(flags),
+                              _captured(data, pos, stop, int(v[14]), int(v[15]), int(v[16]),
+                                        int(v[17]), int(v[18])),
+                              int(v[3]), float(v[1]), float(v[2]), upstream)
     if kind == COPY:
-        if len(payload) < _COPY.size:
+        if stop - start < _COPY.size:
             raise FrameError("frame shorter than its fields")
-        v = _COPY.unpack_from(payload)
-        r = _Reader(payload, _COPY.size)
-        service, subset, role, ckind, reason, upstream = r.texts(v[3:9], v[2])
-        return CopyOutcome(v[0], _str(service), subset, _str(role), _str(ckind), _str(reason),
-                           r.response(*v[9:14]), v[1], upstream)
+        v = _COPY.unpack_from(data, start)
+        texts, pos = _texts(data, start + _COPY.size, stop, v[3:9], int(v[2]))
+        service, subset, role, ckind, reason, upstream = texts
+        return CopyOutcome(int(v[0]), _str(service), subset, _str(role), _str(ckind),
+                           _str(reason),
+                           _captured(data, pos, stop, int(v[9]), int(v[10]), int(v[11]),
+                                     int(v[12]), int(v[13])),
+                           float(v[1]), upstream)
     raise FrameError(f"not an outcome frame: kind {kind}")
+
+
+def read(data: bytes) -> tuple[list[list[Outcome] | tuple[int, bytes]], int]:
+    """The complete frames at the start of `data`, in stream order (runs of outcomes
+    decoded into lists, any other frame as (kind, payload)), and how many bytes they took:
+    an incomplete last frame is left for the next read."""
+    out: list[list[Outcome] | tuple[int, bytes]] = []
+    run: list[Outcome] = []
+    pos = 0
+    head = _HEAD.size
+    while len(data) - pos >= head:
+        kind, size = _HEAD.unpack_from(data, pos)
+        end = pos + head + int(size)
+        if end > len(data):
+            break
+        if kind in (PRIMARY, COPY):
+            run.append(_decode(int(kind), data, pos + head, end))
+        else:
+            if run:
+                out.append(run)
+                run = []
+            out.append((int(kind), data[pos + head:end]))
+        pos = end
+    if run:
+        out.append(run)
+    return out, pos
 
 
 def split(buffer: bytearray) -> list[tuple[int, bytes]]:
