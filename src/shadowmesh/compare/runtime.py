@@ -45,7 +45,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("shadowmesh.compare")
 
 FLUSH_INTERVAL_S = 1.0
-FEED_LINGER_S = 0.02  # the feeder's rest after a batch (OutcomeQueue.linger)
+# The feeder's rest after a batch (OutcomeQueue.linger): each wake-up of the feeder thread
+# and of the comparer process costs far more than the few µs an outcome takes once they
+# run (caches and branch predictors are cold after a sleep), so they batch a tenth of a
+# second at a time. Outcomes are not urgent: aggregates are written once a second.
+FEED_LINGER_S = 0.1
 
 
 class CompareRuntime:

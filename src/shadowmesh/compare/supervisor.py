@@ -18,6 +18,7 @@ only the feeder thread waits, never the event loop.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -56,6 +57,21 @@ def write_all(fd: int, parts: Sequence[bytes]) -> None:
             rest = memoryview(b"".join(chunk))[written:]
             while rest:
                 rest = rest[os.write(fd, rest):]
+
+
+# A batch of outcomes (the feeder writes one every `runtime.FEED_LINGER_S`) fits in the pipe
+# at once, so the comparer reads it with one read, not a pipe's default 64 KiB at a time.
+PIPE_SIZE: Final = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """Ask for a PIPE_SIZE pipe (Linux; up to /proc/sys/fs/pipe-max-size for the unprivileged:
+    a smaller pipe only means more, smaller reads)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, setsize, PIPE_SIZE)
 
 
 class Comparer:
@@ -161,6 +177,7 @@ class Comparer:
             self._schedule_restart()
             return None
         assert process.stdin is not None
+        _widen(process.stdin.fileno())
         self.process, self._pipe = process, process.stdin
         self._started_at = time.monotonic()
         self.starts += 1

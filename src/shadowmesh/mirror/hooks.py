@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
@@ -42,6 +41,7 @@ class OutcomeSink:
 
 
 DEFAULT_QUEUE_SIZE: Final = 10_000
+MAX_BATCH: Final = 1000  # outcomes handed to the consumer at once
 
 
 class OutcomeQueue(OutcomeSink):
@@ -73,6 +73,8 @@ class OutcomeQueue(OutcomeSink):
         self._pack = pack
         self._items: deque[Any] = deque()
         self._wake = threading.Event()
+        self._waiting = False  # the thread waits for a first outcome (set by that thread)
+        self._high_water = max(1, maxsize // 4)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -104,8 +106,11 @@ class OutcomeQueue(OutcomeSink):
                 if self.pack_errors == 1:
                     log.exception("cannot pack an outcome for the comparer")
                 return
-        self._items.append(item)  # deque.append is atomic: no lock on the loop
-        if not self._wake.is_set():
+        items = self._items
+        items.append(item)  # deque.append is atomic: no lock on the loop
+        # The thread is woken only when it waits for a first outcome, or to keep the queue
+        # from filling; otherwise it comes back by itself after its linger.
+        if (self._waiting or len(items) >= self._high_water) and not self._wake.is_set():
             self._wake.set()
 
     @property
@@ -113,12 +118,17 @@ class OutcomeQueue(OutcomeSink):
         return len(self._items)
 
     def _run(self) -> None:
+        items = self._items
         while True:
-            self._wake.wait(0.5)
+            if not items and not self._stopping:
+                self._waiting = True  # before looking again: an append now wakes us
+                if not items:
+                    self._wake.wait(0.5)
+                self._waiting = False
             self._wake.clear()
             batch: list[Any] = []
-            while self._items and len(batch) < 1000:
-                batch.append(self._items.popleft())
+            while items and len(batch) < MAX_BATCH:
+                batch.append(items.popleft())
             if batch:
                 try:
                     self._consume(batch)
@@ -126,10 +136,8 @@ class OutcomeQueue(OutcomeSink):
                     self.consumer_errors += 1
                     log.exception("comparison consumer failed on %d outcomes", len(batch))
                 self.delivered += len(batch)
-                if self.linger > 0 and not self._stopping:
-                    time.sleep(self.linger)
-                if self._items:
-                    self._wake.set()
+                if self.linger > 0 and not self._stopping and len(items) < self._high_water:
+                    self._wake.wait(self.linger)  # cut short by a filling queue or close()
             elif self._stopping:
                 return
 
