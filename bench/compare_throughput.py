@@ -3,12 +3,22 @@
     .venv/bin/python -m bench.compare_throughput                 # 20,000 pairs per case
     .venv/bin/python -m bench.compare_throughput --rss-pairs 1000000
 
-Feeds the `CompareEngine` pre-built outcome pairs of about 1 KB of JSON each, as the
-OutcomeQueue's thread would (batches of 1,000), with the store an in-memory SQLite flushed
-once a second, as in `shadowmesh run`. Two cases: pairs that differ (a planted field plus
-a random UUID and timestamp per answer: parse, diff, volatile learning, aggregates) and
-byte-identical pairs (the fast path). Throughput is pairs per CPU second of this process,
-pinned to one CPU. Then RSS is sampled while `--rss-pairs` differing pairs go through.
+Two measurements, both pinned to one CPU:
+
+- The engine alone: the `CompareEngine` is fed pre-built outcome pairs of about 1 KB of JSON
+  each in batches of 1,000, with the store an in-memory SQLite flushed once a second.
+  Throughput is pairs per CPU second of this process.
+- The comparer process as `shadowmesh run` feeds it: the same pairs packed into frames
+  (`compare.wire`; the primary's head as received, the copy's as fields, as a pipelined
+  shadow's answer arrives) and written to a real comparer process (`supervisor.Comparer`,
+  a SQLite file store) the way the feeder thread does: one batch every 100 ms at
+  `--rate` pairs/s, and then as fast as the pipe takes them. Its CPU time comes from the
+  kernel's per-task run time (`/proc/PID/schedstat`), so decoding frames, pairing, the
+  wake-ups and the store's writes are all counted.
+
+Two cases each: pairs that differ (a planted field plus a random UUID and timestamp per
+answer: parse, diff, volatile learning, aggregates) and identical pairs (the fast path).
+Then RSS is sampled while `--rss-pairs` differing pairs go through the engine.
 """
 
 from __future__ import annotations
@@ -18,15 +28,18 @@ import gc
 import os
 import random
 import resource
+import tempfile
 import time
 import uuid
 from typing import Any
 
 import orjson
 
+from shadowmesh.compare import wire
 from shadowmesh.compare.engine import CompareEngine
 from shadowmesh.compare.spec import build_specs
 from shadowmesh.compare.store import open_store
+from shadowmesh.compare.supervisor import Comparer
 from shadowmesh.config import load_text
 from shadowmesh.mirror.outcomes import ANSWERED, ROLE_MIRROR, Captured, CopyOutcome, PrimaryOutcome
 
@@ -40,6 +53,9 @@ spec: {host: httpbin, candidate: {subset: v2}}
 HEADERS = [(b"content-type", b"application/json"), (b"server", b"gunicorn"),
            (b"date", b"Sat, 28 Nov 2026 07:31:02 GMT"), (b"cache-control", b"max-age=60")]
 BATCH = 1000
+FEED_S = 0.1  # the feeder's linger in `shadowmesh run` (compare.runtime.FEED_LINGER_S)
+START_S = 3.0
+SETTLE_S = 2.5
 
 
 def document(i: int, name: str, rng: random.Random) -> bytes:
@@ -72,6 +88,60 @@ def pairs(n: int, differ: bool, start: int, rng: random.Random) -> list[Any]:
                            Captured(200, HEADERS, b, len(b), False), 1.2, None)
         out += [primary, copy]
     return out
+
+
+RAW_HEAD = (b"HTTP/1.1 200 OK\r\n" + b"".join(n.title() + b": " + v + b"\r\n" for n, v in HEADERS)
+            + b"\r\n")
+
+
+def framed_pairs(n: int, differ: bool, rng: random.Random) -> list[bytes]:
+    """`n` pairs as the serving process frames them (primary head as received, the copy's
+    as fields)."""
+    out: list[bytes] = []
+    fields = [(name.title(), value) for name, value in HEADERS]
+    for i in range(1, n + 1):
+        a = document(i, "Ann", rng)
+        b = document(i, "ann", rng) if differ else a
+        primary = PrimaryOutcome(i, "r", SERVICE, "v1", "httpbin", "GET", f"/users/{i}",
+                                 ANSWERED, "-", Captured(200, [], a, len(a), False, RAW_HEAD),
+                                 1, 1.0 + (i % 7) * 0.1, time.time(), "127.0.0.1:8001")
+        copy = CopyOutcome(i, SERVICE, "v2", ROLE_MIRROR, ANSWERED, "-",
+                           Captured(200, fields, b, len(b), False), 1.2, "127.0.0.1:8002")
+        out += [wire.encode(primary), wire.encode(copy)]
+    return out
+
+
+def run_seconds(pid: int) -> float:
+    """CPU time the kernel has run `pid`'s main thread for (ns resolution)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+def process_cost(n: int, differ: bool, rate: float | None, workdir: str) -> float:
+    """µs of comparer-process CPU per pair; `rate` pairs/s in 100 ms batches, or None: as
+    fast as the pipe takes them."""
+    frames = framed_pairs(n, differ, random.Random(3))
+    loaded = load_text(COMPARISON, "bench.yaml", validate=False)
+    comparer = Comparer(f"sqlite:///{workdir}/compare-{differ}-{rate}.db", 10.0, 1.0)
+    comparer.set_specs(build_specs(loaded.resources))
+    try:
+        comparer.send(())  # starts it: imports and the store's tables, not measured
+        assert comparer.process is not None
+        pid = comparer.process.pid
+        os.sched_setaffinity(pid, os.sched_getaffinity(0))
+        time.sleep(START_S)
+        spent = run_seconds(pid)
+        per_batch = 2 * max(1, round((rate or 10_000) * FEED_S))
+        for k in range(0, len(frames), per_batch):
+            if not comparer.send(frames[k:k + per_batch]):
+                raise RuntimeError("the comparer process stopped")
+            if rate is not None:
+                time.sleep(FEED_S)
+        time.sleep(SETTLE_S)  # the last batch and a flush
+        spent = run_seconds(pid) - spent
+    finally:
+        comparer.close()
+    return spent * 1e6 / n
 
 
 def engine() -> CompareEngine:
@@ -123,6 +193,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--rss-pairs", type=int, default=200_000)
+    parser.add_argument("--rate", type=float, default=1000.0,
+                        help="pairs/s fed to the comparer process in 100 ms batches")
+    parser.add_argument("--process-pairs", type=int, default=10_000)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -131,6 +204,14 @@ def main() -> None:
     print(f"differing pairs:      {rate:>10,.0f} pairs/CPU-s ({compared} compared)")
     rate, compared = throughput(args.pairs, differ=False)
     print(f"byte-identical pairs: {rate:>10,.0f} pairs/CPU-s ({compared} compared)")
+    with tempfile.TemporaryDirectory(prefix="bench-comparer-") as workdir:
+        for differ in (True, False):
+            what = "differing pairs:     " if differ else "identical pairs:     "
+            paced = process_cost(args.process_pairs, differ, args.rate, workdir)
+            flat = process_cost(args.process_pairs, differ, None, workdir)
+            print(f"comparer process, {what} {paced:6.1f} µs/pair at {args.rate:,.0f} pairs/s "
+                  f"in 100 ms batches; {flat:6.1f} µs/pair as fast as it reads "
+                  f"({1e6 / flat:,.0f} pairs/CPU-s)")
     samples = rss_growth(args.rss_pairs)
     for done, mb in samples:
         print(f"RSS after {done:>9,} differing pairs: {mb:7.1f} MB")

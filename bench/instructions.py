@@ -6,10 +6,13 @@ before" question is answered with. It builds nothing: it runs `python -m shadowm
 from the checkout given with `--repo` (its `.venv`, its compiled request path as built), so
 the same harness measures an older commit in another worktree.
 
-Per config (no mirror, 100% mirror): two nginx backends (the bench's, serving the 1 KB JSON
+Per config (no mirror, 100% mirror, 100% mirror with a Comparison for the host): two nginx
+backends (the bench's, serving the 1 KB JSON
 file), the proxy under `valgrind --tool=callgrind` with the access log on, a warm-up over
 keep-alive connections, counters zeroed, N measured requests, counters dumped. The count is
-the whole process (every thread: the access-log writer too) divided by N.
+the whole process (every thread: the access-log writer too) divided by N. With `compare`
+the comparer process is not traced (callgrind follows no child): the count is what comparing
+costs the serving process alone.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import nginx
+from bench.comparison import with_comparison
 from bench.processes import Child, StartError, Supervisor
 from bench.scenarios import free_port
 from bench.shadowmesh_server import ADMIN, LISTENING, SERVICE_HOST, mesh_yaml
@@ -34,7 +38,7 @@ from bench.tools import NGINX_CANDIDATES
 from bench.waiting import wait_for_lines, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = ("plain", "mirror")
+CONFIGS = ("plain", "mirror", "compare")
 # Python under callgrind starts 50-100x slower than natively.
 START_TIMEOUT_S = 300.0
 DUMP_TIMEOUT_S = 120.0
@@ -69,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--python", type=Path, default=None,
                         help="interpreter to run it with (default: REPO/.venv/bin/python)")
     parser.add_argument("--config", choices=CONFIGS, action="append",
-                        help="plain (no mirror) and/or mirror (100%%); default both")
+                        help="plain (no mirror), mirror (100%%) and/or compare (100%% mirror "
+                             "with a Comparison); default plain and mirror")
     parser.add_argument("--requests", type=int, default=5000, help="measured requests")
     parser.add_argument("--warmup", type=int, default=3000, help="requests before zeroing")
     parser.add_argument("--connections", type=int, default=4, help="keep-alive connections")
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.requests, args.connections) < 1 or args.warmup < 0:
         print("--requests and --connections must be positive", file=sys.stderr)
         return 2
-    configs: list[str] = args.config or list(CONFIGS)
+    configs: list[str] = args.config or ["plain", "mirror"]
     load_before = os.getloadavg()[0]
     print(f"measuring {repo} ({_commit(repo)}) with {python}")
     results: list[Measurement] = []
@@ -151,7 +156,12 @@ def _measure(supervisor: Supervisor, config: str, repo: Path, python: Path, valg
              args: argparse.Namespace) -> Measurement:
     workdir = supervisor.workdir
     yaml_file = workdir / f"{config}.yaml"
-    yaml_file.write_text(mesh_yaml(primary, shadow, mirror=config == "mirror"))
+    yaml_text = mesh_yaml(primary, shadow, mirror=config != "plain")
+    extra: list[str] = []
+    if config == "compare":
+        yaml_text = with_comparison(yaml_text)
+        extra = ["--compare-store", f"sqlite:///{workdir / 'compare.db'}"]
+    yaml_file.write_text(yaml_text)
     out = workdir / f"callgrind.out.{config}"
     argv = [
         # One file per thread: the access-log writer's share depends on how many records
@@ -160,7 +170,7 @@ def _measure(supervisor: Supervisor, config: str, repo: Path, python: Path, valg
         valgrind, "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
         str(python), "-m", "shadowmesh", "run", "-f", str(yaml_file),
         "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-        "--access-log", str(workdir / f"access.{config}.log"),
+        "--access-log", str(workdir / f"access.{config}.log"), *extra,
     ]
     # cwd is the work dir: `-m shadowmesh` resolves through the venv's install of `repo`.
     child = supervisor.start(f"proxy-{config}", argv)
@@ -178,7 +188,7 @@ def _measure(supervisor: Supervisor, config: str, repo: Path, python: Path, valg
         _load(port, args.requests, args.connections)
         dumps = _dump(control, child, out)
         # copies are sent after the client is answered: let them land before counting
-        shadow_seen = _copies_since(shadow, before) if config == "mirror" else None
+        shadow_seen = _copies_since(shadow, before) if config != "plain" else None
     finally:
         supervisor.stop(child)
     totals = []
