@@ -50,6 +50,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.mirror.sampling",
     "shadowmesh.mirror.breaker",
     "shadowmesh.mirror.outcomes",  # built per mirrored request when comparing, then packed
+    "shadowmesh.mirror.hooks",  # the outcome queue, called per outcome on the loop
     "shadowmesh.compare.wire",  # packs outcomes on the serving side's feeder thread
     "shadowmesh.telemetry.record",
     "shadowmesh.telemetry.accesslog",

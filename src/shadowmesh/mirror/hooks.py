@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
 
 log = logging.getLogger("shadowmesh.mirror")
@@ -23,9 +25,11 @@ log = logging.getLogger("shadowmesh.mirror")
 Outcome = PrimaryOutcome | CopyOutcome
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class OutcomeSink:
     """What the data plane calls. Base class (not a Protocol): calls from compiled code go
-    through its method table. The defaults capture nothing and ignore everything."""
+    through its method table. The defaults capture nothing and ignore everything. Compiled
+    with the request path, and open to subclasses in plain Python (tests, embedders)."""
 
     def capture_limit(self, service: str) -> int:
         """Bytes of each response body to keep for mirrored requests to `service` (the
@@ -76,8 +80,9 @@ class OutcomeQueue(OutcomeSink):
         self._waiting = False  # the thread waits for a first outcome (set by that thread)
         self._high_water = max(1, maxsize // 4)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        # (not `_thread`: compiled, that name becomes a C keyword)
+        self._worker = threading.Thread(target=self._run, name=name, daemon=True)
+        self._worker.start()
 
     def __repr__(self) -> str:
         return (f"<OutcomeQueue {len(self._items)}/{self.maxsize} queued, "
@@ -145,4 +150,4 @@ class OutcomeQueue(OutcomeSink):
         """Deliver what is queued, then stop the thread."""
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout)
+        self._worker.join(timeout)
