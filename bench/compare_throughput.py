@@ -28,6 +28,8 @@ import gc
 import os
 import random
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -196,7 +198,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="pairs/s fed to the comparer process in 100 ms batches")
     parser.add_argument("--process-pairs", type=int, default=10_000)
+    parser.add_argument("--rss-only", action="store_true",
+                        help="only the memory part (what the full run starts a fresh "
+                             "interpreter for: the throughput runs leave a heap behind "
+                             "that would hide growth)")
     args = parser.parse_args()
+    if args.rss_only:
+        report_rss(args.rss_pairs)
+        return
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     print(f"document size: {len(document(1, 'Ann', random.Random(0)))} bytes")
@@ -212,7 +221,13 @@ def main() -> None:
             print(f"comparer process, {what} {paced:6.1f} µs/pair at {args.rate:,.0f} pairs/s "
                   f"in 100 ms batches; {flat:6.1f} µs/pair as fast as it reads "
                   f"({1e6 / flat:,.0f} pairs/CPU-s)")
-    samples = rss_growth(args.rss_pairs)
+    sys.stdout.flush()
+    subprocess.run([sys.executable, "-m", "bench.compare_throughput", "--rss-only",
+                    "--rss-pairs", str(args.rss_pairs)], check=True)
+
+
+def report_rss(total: int) -> None:
+    samples = rss_growth(total)
     for done, mb in samples:
         print(f"RSS after {done:>9,} differing pairs: {mb:7.1f} MB")
     print(f"RSS growth: {samples[-1][1] - samples[1][1]:+.1f} MB from {samples[1][0]:,} "

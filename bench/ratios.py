@@ -77,6 +77,8 @@ RATIOS: tuple[RatioSpec, ...] = (
               "shadowmesh-mirror", "rps", AT_LEAST_080),
     RatioSpec("shadowmesh mirror, comparison on / off", "shadowmesh-mirror-compare",
               "shadowmesh-mirror", "cpu_us_per_request"),
+    RatioSpec("comparison on (comparer off the proxy's core) / off",
+              "shadowmesh-mirror-compare-offcore", "shadowmesh-mirror", "rps", AT_LEAST_080),
     RatioSpec("shadowmesh pooled / nginx, 100% mirror", "shadowmesh-mirror-pooled",
               "nginx-mirror", "rps"),
     RatioSpec("shadowmesh pooled mirror on / off", "shadowmesh-mirror-pooled",

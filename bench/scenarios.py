@@ -39,6 +39,10 @@ class Scenario:
     workers: int = 1
     args: tuple[str, ...] = ()  # extra `shadowmesh run` options
     compare: bool = False  # a Comparison for the mirrored host (its pairs are counted)
+    # where the comparer process runs: with the proxy (its whole tree on the proxy CPUs), or
+    # on the load CPUs, as on a machine with a core to spare (it then takes from the load
+    # generator and the backends, not from the proxy)
+    comparer_off_core: bool = False
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -50,6 +54,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              "shadowmesh, 100% mirror (copies pipelined as deep as the shadow allows)"),
     Scenario("shadowmesh-mirror-compare", "shadowmesh", "fast",
              "shadowmesh, 100% mirror (pipelined), every pair compared", compare=True),
+    Scenario("shadowmesh-mirror-compare-offcore", "shadowmesh", "fast",
+             "the same, the comparer process on the load CPUs instead of the proxy's",
+             compare=True, comparer_off_core=True),
     Scenario("shadowmesh-mirror-pooled", "shadowmesh", "fast",
              "shadowmesh, 100% mirror, one copy per pooled connection",
              args=("--no-shadow-pipelining",)),
@@ -225,6 +232,10 @@ class Session:
         pids = process_tree(child.pid) if child is not None else []
         if child is not None:
             pin_tree(child.pid, self.pinning.proxy_cpus)
+            if scenario.comparer_off_core:
+                for pid in pids:
+                    if comparison.is_comparer(pid):
+                        pin_tree(pid, self.pinning.load_cpus)
         shadow_before = self.backends.shadow_requests(scenario.shadow)
         cpu_before = cpu_ticks(pids)
         result = wrk.run(self.tools.wrk, url, s.load, self.script, load_cpus)
@@ -241,8 +252,8 @@ class Session:
         if admin is not None:
             comparers = [pid for pid in pids if comparison.is_comparer(pid)]
             if comparers and result.requests > 0:
-                # the comparer processes are in the tree (pinned with the proxy, counted in
-                # CPU µs/req): their share, to tell the serving side's cost from theirs
+                # the comparer processes are in the tree (counted in CPU µs/req, wherever
+                # they run): their share, to tell the serving side's cost from theirs
                 own = cpu_seconds_between(
                     {p: t for p, t in cpu_before.items() if p in comparers},
                     {p: t for p, t in cpu_after.items() if p in comparers})

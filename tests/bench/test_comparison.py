@@ -36,7 +36,12 @@ def test_the_compare_scenario_is_the_mirror_scenario_plus_comparison() -> None:
     assert (compare.proxy, compare.shadow, compare.workers, compare.args) == (
         mirror.proxy, mirror.shadow, mirror.workers, mirror.args)
     assert compare.compare and not mirror.compare
-    assert [s.name for s in scenarios.SCENARIOS if s.compare] == ["shadowmesh-mirror-compare"]
+    assert [s.name for s in scenarios.SCENARIOS if s.compare] == [
+        "shadowmesh-mirror-compare", "shadowmesh-mirror-compare-offcore"]
+    offcore = scenarios.BY_NAME["shadowmesh-mirror-compare-offcore"]
+    assert offcore.comparer_off_core and not compare.comparer_off_core
+    assert (offcore.proxy, offcore.shadow, offcore.workers, offcore.args) == (
+        mirror.proxy, mirror.shadow, mirror.workers, mirror.args)
 
 
 def doc(*pairs: Any) -> bytes:
