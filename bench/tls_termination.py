@@ -1,8 +1,8 @@
 """HTTPS termination: a shadowmesh Gateway HTTPS server against nginx with the same certificate.
 
-    flock /work/bench.lock .venv/bin/python -m bench.tls_termination             # 3 rounds
-    flock /work/bench.lock .venv/bin/python -m bench.tls_termination --quick     # 2 s, 1 round
-    flock /work/bench.lock .venv/bin/python -m bench.tls_termination --record    # + RESULTS.md
+    .venv/bin/python -m bench.tls_termination             # 3 rounds
+    .venv/bin/python -m bench.tls_termination --quick     # 2 s, 1 round
+    .venv/bin/python -m bench.tls_termination --record    # + RESULTS.md
 
 Both proxies terminate TLS with one ECDSA P-256 certificate made with `openssl` for the
 session (TLS 1.2 to 1.3, each side's defaults otherwise) and forward to the same plain-HTTP
