@@ -73,6 +73,13 @@ def _utf8(value: str) -> bytes:
         return value.encode("utf-8", "surrogatepass")
 
 
+def _optional(value: str | None, bit: int, nones: int) -> tuple[bytes, int]:
+    """An optional string's bytes, and `nones` with its bit set when it is None."""
+    if value is None:
+        return b"", nones | bit
+    return _utf8(value), nones
+
+
 def _field_parts(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
     """Header fields given one by one: their lengths (u32 each), then the fields."""
     lengths: list[int] = []
@@ -142,16 +149,8 @@ def encode_into(parts: list[bytes], outcome: Outcome) -> None:
         total += len(part)
     nones = 0
     if isinstance(outcome, PrimaryOutcome):
-        subset = b""
-        if outcome.subset is None:
-            nones |= 4
-        else:
-            subset = _utf8(outcome.subset)
-        upstream = b""
-        if outcome.upstream_host is None:
-            nones |= 256
-        else:
-            upstream = _utf8(outcome.upstream_host)
+        subset, nones = _optional(outcome.subset, 4, nones)
+        upstream, nones = _optional(outcome.upstream_host, 256, nones)
         t0, t1, t3 = _utf8(outcome.request_id), _utf8(outcome.service), _utf8(outcome.authority)
         t4, t5 = _utf8(outcome.method), _utf8(outcome.target)
         t6, t7 = _utf8(outcome.kind), _utf8(outcome.flags)
@@ -165,16 +164,8 @@ def encode_into(parts: list[bytes], outcome: Outcome) -> None:
                                     rflags, status, size, hlen, body_len)
         small = b"".join((fixed, t0, t1, subset, t3, t4, t5, t6, t7, upstream))
     else:
-        subset = b""
-        if outcome.subset is None:
-            nones |= 2
-        else:
-            subset = _utf8(outcome.subset)
-        upstream = b""
-        if outcome.upstream_host is None:
-            nones |= 32
-        else:
-            upstream = _utf8(outcome.upstream_host)
+        subset, nones = _optional(outcome.subset, 2, nones)
+        upstream, nones = _optional(outcome.upstream_host, 32, nones)
         t0, t2 = _utf8(outcome.service), _utf8(outcome.role)
         t3, t4 = _utf8(outcome.kind), _utf8(outcome.reason)
         n0, n1, n2, n3, n4, n5 = len(t0), len(subset), len(t2), len(t3), len(t4), len(upstream)
