@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.compare.outcomes import captured, copy, primary, spec
+from tests.compare.outcomes import SERVICE, captured, copy, primary, spec
 
 from shadowmesh.compare import aggregate as agg
 from shadowmesh.compare.engine import CompareEngine
@@ -191,13 +191,19 @@ def test_deleted_comparison_stops_capture_and_keeps_its_report() -> None:
 def test_through_the_real_outcome_queue() -> None:
     engine, store = engine_with()
     queue = OutcomeQueue(engine.consume, maxsize=50)
+    queue.limits = {SERVICE: 1024}
     try:
         for i in range(20):
             p = primary(captured({"v": i}), target=f"/q/{i}")
             queue.primary(p)
             queue.copy(copy(p.cid, captured({"v": i})))
-        for _ in range(100):  # over the bound: refused and counted by the queue
-            queue.primary(primary(captured({})))
+        for _ in range(100):  # over the bound: shed and counted by the queue
+            if queue.capture_limit(SERVICE) > 0:
+                p = primary(captured({}))
+                queue.primary(p)
+                queue.copy(copy(p.cid, captured({})))
+            else:
+                queue.shed()
     finally:
         queue.close()
     engine.backlog(queue.dropped)

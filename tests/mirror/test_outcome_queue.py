@@ -4,12 +4,14 @@ exception in the consumer never stops delivery."""
 import threading
 import time
 
-from shadowmesh.mirror.hooks import OutcomeQueue
+from shadowmesh.mirror.hooks import SHED, OutcomeQueue
 from shadowmesh.mirror.outcomes import ANSWERED, ROLE_MIRROR, Captured, CopyOutcome
+
+SERVICE = "httpbin.default.svc.cluster.local"
 
 
 def _copy(cid: int) -> CopyOutcome:
-    return CopyOutcome(cid, "httpbin.default.svc.cluster.local", "v2", ROLE_MIRROR, ANSWERED,
+    return CopyOutcome(cid, SERVICE, "v2", ROLE_MIRROR, ANSWERED,
                        "-", Captured(200, [], b"{}", 2, False), 1.0, "127.0.0.1:8000")
 
 
@@ -38,7 +40,7 @@ def test_outcomes_are_delivered_on_another_thread_in_order() -> None:
     assert q.dropped == 0
 
 
-def test_full_queue_drops_and_counts() -> None:
+def test_a_full_queue_sheds_new_requests_and_still_takes_the_admitted_ones() -> None:
     gate = threading.Event()
     got: list[int] = []
 
@@ -47,13 +49,23 @@ def test_full_queue_drops_and_counts() -> None:
         got.extend(o.cid for o in batch)
 
     q = OutcomeQueue(consume, maxsize=10)
+    q.limits = {SERVICE: 1024}
     q.copy(_copy(0))
     _wait(lambda: q.depth == 0)  # the consumer holds the first one
-    for cid in range(1, 30):
+    for cid in range(1, 11):
         q.copy(_copy(cid))
-    assert q.dropped == 19
+    assert q.capture_limit(SERVICE) == SHED  # 10 waiting: new requests are not captured
+    assert q.capture_limit("other.default.svc.cluster.local") == 0  # not compared at all
+    q.shed()
+    assert q.dropped == 1  # one shed request: one pair for `backlog`
+    for cid in range(11, 16):  # outcomes of requests captured before: still taken
+        q.copy(_copy(cid))
+    assert (q.depth, q.dropped) == (15, 1)
+    q.copy(_copy(16))  # past the hard bound (maxsize and half again): dropped, counted
+    assert (q.depth, q.dropped) == (15, 2)
     gate.set()
-    _wait(lambda: len(got) == 11)
+    _wait(lambda: len(got) == 16)
+    assert q.capture_limit(SERVICE) == 1024  # caught up: captured again
     q.close()
     assert "dropped" in repr(q)
 

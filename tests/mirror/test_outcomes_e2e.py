@@ -13,7 +13,7 @@ from tests.support import yaml_builders as yb
 from tests.support.inproc import InProcProxy, get, inproc_proxy, request
 from tests.support.scripted import Conn, ScriptedUpstream, answer, echo_path
 
-from shadowmesh.mirror.hooks import OutcomeSink
+from shadowmesh.mirror.hooks import SHED, OutcomeSink
 from shadowmesh.mirror.outcomes import CopyOutcome, PrimaryOutcome
 
 SERVICE = "svc.default.svc.cluster.local"
@@ -48,7 +48,8 @@ class ListSink(OutcomeSink):
 
 def config(primary: int, shadow: int, annotations: dict[str, str] | None = None) -> str:
     return yb.dump(yb.service("svc", {"v1": primary, "v2": shadow},
-                              http=[yb.to("svc", "v1", mirror=yb.dest("svc", "v2"))],
+                              http=[yb.to("svc", "v1", match=[{"uri": {"prefix": "/quiet"}}]),
+                                    yb.to("svc", "v1", mirror=yb.dest("svc", "v2"))],
                               vs_annotations=annotations))
 
 
@@ -215,6 +216,36 @@ async def _slowish(conn: Conn) -> None:
     while await conn.read_request() is not None:
         await asyncio.sleep(0.3)
         await conn.send(answer(b"shadow"))
+
+
+class SheddingSink(ListSink):
+    """A consumer that is behind: every compared request is shed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shed_calls = 0
+
+    def capture_limit(self, service: str) -> int:
+        return SHED if service == SERVICE else 0
+
+    def shed(self) -> None:
+        self.shed_calls += 1
+
+
+def test_a_shed_request_is_counted_once_and_nothing_of_it_is_captured() -> None:
+    sink = SheddingSink()
+
+    async def body(proxy: InProcProxy) -> None:
+        for i in range(3):
+            assert (await request(proxy.port, get(f"/{i}"))).body == f"/{i}".encode()
+        # a request its route does not mirror is not a pair the comparer missed
+        assert (await request(proxy.port, get("/quiet"))).body == b"/quiet"
+        await proxy.wait_records(3, shadow=True, timeout=6)  # the copies still went out
+        await asyncio.sleep(0.05)
+
+    run(_shadow_201, sink, body)
+    assert sink.shed_calls == 3
+    assert sink.primaries == [] and sink.copies == []
 
 
 def test_a_failing_sink_never_reaches_the_request_path() -> None:

@@ -12,8 +12,9 @@ packs each outcome into its binary frame (`wire.encode`, compiled: a few µs whi
 objects are hot) and appends it to the bounded queue; the queue's thread (the feeder) only
 gathers a batch of frames and writes it to the comparer's pipe with one `writev`, which
 releases the GIL. Pairing, JSON, diffing, aggregates and the store run in the comparer
-process. Outcomes the queue refused (full: the comparer does not keep up) or that could
-not be handed over (the comparer is down) are counted and sent on as `backlog`. The ticker
+process. Requests the queue shed (the comparer does not keep up: see `OutcomeQueue`) and
+pairs that could not be handed over (the comparer is down) are counted and sent on as
+`backlog`. The ticker
 restarts a comparer that died and delivers configuration changes while no traffic flows.
 Nothing here runs on the event loop except `update` (no I/O) and the queue's pack and
 enqueue.
@@ -33,6 +34,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shadowmesh.compare.wire import PRIMARY
 from shadowmesh.config import Resource
 from shadowmesh.config.models import Comparison
 from shadowmesh.mirror.hooks import DEFAULT_QUEUE_SIZE
@@ -114,7 +116,8 @@ class CompareRuntime:
         assert comparer is not None
         self._count_dropped()
         if not comparer.send(batch):
-            comparer.lost(len(batch))
+            # the pairs lost: one per primary outcome (a frame's first byte is its kind)
+            comparer.lost(sum(1 for frame in batch if frame[0] == PRIMARY))
 
     def _count_dropped(self) -> None:
         queue, comparer = self.queue, self.comparer

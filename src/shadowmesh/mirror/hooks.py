@@ -34,8 +34,12 @@ class OutcomeSink:
     def capture_limit(self, service: str) -> int:
         """Bytes of each response body to keep for mirrored requests to `service` (the
         primary's destination service FQDN); 0: this service is not compared (no capture,
-        no outcomes)."""
+        no outcomes); `SHED` (negative): it is, but not this request (the consumer is
+        behind): the data plane captures nothing and calls `shed` if it mirrors it."""
         return 0
+
+    def shed(self) -> None:
+        """Called on the event loop for a mirrored request that `capture_limit` shed."""
 
     def primary(self, outcome: PrimaryOutcome) -> None:
         """Called on the event loop, once per mirrored request whose service is captured."""
@@ -46,14 +50,23 @@ class OutcomeSink:
 
 DEFAULT_QUEUE_SIZE: Final = 10_000
 MAX_BATCH: Final = 1000  # outcomes handed to the consumer at once
+SHED: Final = -1  # capture_limit: a compared service, but this request is not captured
 
 
 class OutcomeQueue(OutcomeSink):
     """A bounded hand-off from the event loop to a consumer thread.
 
     `limits` maps service FQDN -> capture budget and is replaced whole (never mutated) when
-    the comparisons change, so the loop reads it without a lock. When the queue is full the
-    outcome is dropped and counted in `dropped` (the consumer reports it as `backlog`).
+    the comparisons change, so the loop reads it without a lock.
+
+    When the consumer falls behind, whole requests are shed, not outcomes: once `maxsize`
+    outcomes wait, `capture_limit` answers `SHED` and a request mirrored then is neither
+    captured nor packed (the loop's cost of comparing falls to nothing while the consumer
+    catches up) and counts one pair in `dropped` (the consumer reports it as `backlog`).
+    The outcomes of requests already captured are still taken, so every pair that is
+    captured arrives whole: a dropped copy would otherwise be taken for a candidate that
+    never answered. Those in flight are bounded by the connections, and a hard bound
+    (`maxsize` and half again) drops and counts outcomes beyond it all the same.
     `linger` batches under load: see `__init__`. With `pack`, each outcome is queued as
     `pack(outcome)` (the comparer's frame bytes), built on the loop while the objects are
     hot, so that the consumer thread only gathers bytes and writes them: it then holds the
@@ -69,7 +82,8 @@ class OutcomeQueue(OutcomeSink):
         # it wakes (and takes the GIL from the event loop) a few hundred times a second at
         # most instead of once per outcome
         self.linger = linger
-        self.dropped = 0  # outcomes refused because the queue was full
+        self.dropped = 0  # pairs not handed over: requests shed, outcomes over the hard bound
+        self._hard_limit = maxsize + maxsize // 2
         self.delivered = 0
         self.consumer_errors = 0
         self.pack_errors = 0
@@ -89,7 +103,13 @@ class OutcomeQueue(OutcomeSink):
                 f"{self.delivered} delivered, {self.dropped} dropped>")
 
     def capture_limit(self, service: str) -> int:
-        return self.limits.get(service, 0)
+        limit = self.limits.get(service, 0)
+        if limit > 0 and len(self._items) >= self.maxsize:
+            return SHED
+        return limit
+
+    def shed(self) -> None:
+        self.dropped += 1
 
     def primary(self, outcome: PrimaryOutcome) -> None:
         self._put(outcome)
@@ -98,7 +118,7 @@ class OutcomeQueue(OutcomeSink):
         self._put(outcome)
 
     def _put(self, outcome: Outcome) -> None:
-        if len(self._items) >= self.maxsize:
+        if len(self._items) >= self._hard_limit:
             self.dropped += 1
             return
         item: Any = outcome

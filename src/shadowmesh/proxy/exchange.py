@@ -303,6 +303,7 @@ class Exchange(TryOwner):
         req = self.req
         tap: OutcomeTap | None = None
         sink = dp.mirror.outcomes
+        limit = 0
         if sink is not None:
             try:
                 limit = sink.capture_limit(dest.cluster.service)
@@ -311,12 +312,17 @@ class Exchange(TryOwner):
                 limit = 0
             if limit > 0:
                 tap = OutcomeTap(sink, limit)
-        self._shadows = dp.mirror.prepare(route, req, target, headers, authority,
-                                          sample_point(route.shadow, req), tap)
+        shadows = self._shadows = dp.mirror.prepare(route, req, target, headers, authority,
+                                                    sample_point(route.shadow, req), tap)
         if tap is not None and tap.copies:
             self._tap = tap  # mirrored: this request's outcomes are produced
             if self._request_done:
                 tap.request_complete()
+        elif limit < 0 and shadows is not None and sink is not None:
+            try:
+                sink.shed()  # mirrored, but the comparer is behind: counted, not captured
+            except Exception:
+                log.exception("outcome sink failed on a shed request")
 
     def _maybe_mirror(self) -> None:
         shadows = self._shadows
