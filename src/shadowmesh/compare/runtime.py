@@ -14,10 +14,9 @@ gathers a batch of frames and writes it to the comparer's pipe with one `writev`
 releases the GIL. Pairing, JSON, diffing, aggregates and the store run in the comparer
 process. Requests the queue shed (the comparer does not keep up: see `OutcomeQueue`) and
 pairs that could not be handed over (the comparer is down) are counted and sent on as
-`backlog`. The ticker
-restarts a comparer that died and delivers configuration changes while no traffic flows.
-Nothing here runs on the event loop except `update` (no I/O) and the queue's pack and
-enqueue.
+`backlog`. The ticker restarts a comparer that died and delivers configuration changes
+while no traffic flows. Nothing here runs on the event loop except `update` (no I/O) and
+the queue's pack and enqueue.
 
 With `--workers`, each worker has its own comparer: correlation ids are unique per serving
 process, so a worker's outcomes must pair in one place, and the store merges what all of
