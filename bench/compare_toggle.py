@@ -40,7 +40,7 @@ from bench.load_session import (
     work_supervisor,
 )
 from bench.processes import Supervisor
-from bench.tools import Pinning, pin_tree, plan_pinning
+from bench.tools import Pinning, pin_tree, plan_pinning, process_tree
 
 TARGET_ADDED_P99_MS = 0.2
 RESOLUTION_S = 0.0001  # histogram buckets of the load generator (its default is 1 ms)
@@ -141,7 +141,8 @@ class Outcome:
 
 
 def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
-            settings: latency.Settings, progress: Progress) -> Outcome:
+            settings: latency.Settings, progress: Progress,
+            comparer_on_load: bool = False) -> Outcome:
     ports = {name: start_json_backend(supervisor, nginx_path, pinning, name)
              for name in ("primary", "shadow")}
     child, port = shadowmesh_server.start_shadowmesh(
@@ -166,6 +167,10 @@ def measure(supervisor: Supervisor, nginx_path: str, pinning: Pinning,
     switch(True)  # the comparer process starts here
     _load(supervisor, pinning, settings, url, "warm-up-on", settings.warmup_s)
     pin_tree(child.pid, pinning.proxy_cpus)  # the threads and the comparer started since
+    if comparer_on_load:  # as on a machine with a core to spare for it
+        for pid in process_tree(child.pid):
+            if comparison.is_comparer(pid):
+                pin_tree(pid, pinning.load_cpus)
     switch(False)
     _load(supervisor, pinning, settings, url, "warm-up-off", settings.warmup_s)
     order = window_order(2 * settings.pairs)
@@ -218,14 +223,16 @@ def notes(o: Outcome) -> list[str]:
             f"{o.sent_on:,} request(s) sent; {o.compared_off:,} during the 'off' windows"]
 
 
-def describe(settings: latency.Settings) -> str:
+def describe(settings: latency.Settings, comparer_on_load: bool = False) -> str:
     return (f"open loop, `shadowmesh load -qps {settings.qps:g} -c {settings.connections} "
             f"-t {settings.duration_s}s -r {RESOLUTION_S:g}` per window, GET {settings.path} "
             f"(a 1 KB JSON file from nginx, the same on v1 and v2) with `Host: "
             f"{settings.host}`; one `shadowmesh run` mirroring 100% to v2 (access log to a "
             f"file, SQLite store), its Comparison applied and deleted through the admin API "
             f"between windows (on, off, off, on, ...); {settings.pairs} pairs of windows "
-            f"after a {settings.warmup_s} s warm-up in each state")
+            f"after a {settings.warmup_s} s warm-up in each state"
+            + ("; the comparer process pinned to the load CPUs (a core to spare)"
+               if comparer_on_load else ""))
 
 
 def valid(o: Outcome) -> list[str]:
@@ -245,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.description = ("The primary latency that comparison adds, in one proxy with its "
                      "Comparison switched on and off between windows. --pairs is the number "
                      "of pairs of windows, --duration a window's length.")
+    p.add_argument("--comparer-on-load-cpus", action="store_true",
+                   help="pin the comparer process to the load CPUs instead of the proxy's, "
+                        "as on a machine with a core to spare for it")
     p.set_defaults(pairs=12, duration="5s")
     return p
 
@@ -270,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> Outcome:
         with work_supervisor("shadowmesh-cmptoggle-", args.keep_workdir, pinning,
                              stderr_progress) as supervisor:
-            return measure(supervisor, nginx_path, pinning, settings, stderr_progress)
+            return measure(supervisor, nginx_path, pinning, settings, stderr_progress,
+                           args.comparer_on_load_cpus)
 
     outcome = guarded(prog, run)
     if isinstance(outcome, int):
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         line = f"INVALID ({'; '.join(problems)}): {line}"
     print("Added primary latency with comparison on, one proxy switched on and off")
-    print(f"Load: {describe(settings)}\n")
+    print(f"Load: {describe(settings, args.comparer_on_load_cpus)}\n")
     print(report.text_table(COLUMNS, rows(pairs, summary)))
     print(f"All in ms.\n\nResult: {line}\n")
     print("\n".join(notes(outcome)))
@@ -290,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         info = report.SessionInfo(
             command=shlex.join(["python", "-m", "bench.compare_toggle", *args_list]),
             machine=environment.machine_during(load_before), pinning=pinning.describe(),
-            versions=found_versions, load=describe(settings))
+            versions=found_versions, load=describe(settings, args.comparer_on_load_cpus))
         section = "\n".join([
             *report.session_head(info, ": added primary latency, comparison switched on "
                                        "and off in one proxy"),

@@ -39,3 +39,11 @@ def test_the_verdict_follows_the_bootstrap_interval(added: list[float], verdict:
 def test_the_interval_is_reproducible() -> None:
     values = [0.3, -0.1, 0.2, 0.5, -0.4, 0.0, 0.1]
     assert ct.bootstrap_median(values) == ct.bootstrap_median(values)
+
+
+def test_the_comparer_can_be_placed_on_the_load_cpus_and_the_session_says_so() -> None:
+    args = ct.build_parser().parse_args(["--comparer-on-load-cpus"])
+    assert args.comparer_on_load_cpus is True
+    settings = ct.latency.settings_from(args)
+    assert "comparer process pinned to the load CPUs" in ct.describe(settings, True)
+    assert "comparer process" not in ct.describe(settings)
