@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shlex
 import statistics
 import sys
@@ -35,7 +34,6 @@ from bench.load_session import (
     Progress,
     behind_schedule_notes,
     guarded,
-    missing_tools,
     start_json_backend,
     stderr_progress,
     timed_run,
@@ -47,7 +45,6 @@ from bench.tools import (
     cpu_seconds_between,
     cpu_ticks,
     pin_tree,
-    plan_pinning,
     process_tree,
 )
 from shadowmesh import native
@@ -388,22 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(args_list)
     prog = "python -m bench.compare_latency"
-    try:
-        settings = latency.settings_from(args)
-        pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
-    except ValueError as exc:
-        parser.error(str(exc))
-    nginx_path = latency.find_nginx()
-    missing = missing_tools(prog, nginx_path)
-    if missing or nginx_path is None:
-        print(missing, file=sys.stderr)
-        return 2
-    found_versions = latency.versions(nginx_path) if args.record else {}
-    load_before = os.getloadavg()[0]
+    prepared = latency.prepare(prog, build_parser(), argv)
+    if isinstance(prepared, int):
+        return prepared
+    args, settings, pinning = prepared.args, prepared.settings, prepared.pinning
+    nginx_path, args_list = prepared.nginx_path, prepared.args_list
+    found_versions, load_before = prepared.versions, prepared.load_before
     outcome = guarded(prog, lambda: _run(nginx_path, pinning, settings, stderr_progress,
                                          args.keep_workdir))
     if isinstance(outcome, int):

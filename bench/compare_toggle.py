@@ -19,7 +19,6 @@ compared pair count must grow by the requests of the "on" windows.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shlex
 import statistics
@@ -34,13 +33,12 @@ from bench.latency import LoadRun
 from bench.load_session import (
     Progress,
     guarded,
-    missing_tools,
     start_json_backend,
     stderr_progress,
     work_supervisor,
 )
 from bench.processes import Supervisor
-from bench.tools import Pinning, pin_tree, plan_pinning, process_tree
+from bench.tools import Pinning, pin_tree, process_tree
 
 TARGET_ADDED_P99_MS = 0.2
 RESOLUTION_S = 0.0001  # histogram buckets of the load generator (its default is 1 ms)
@@ -246,6 +244,10 @@ def valid(o: Outcome) -> list[str]:
     return why
 
 
+# this harness's defaults (--quick: 2 s windows, 1 pair or round)
+FULL = {**latency.FULL, "pairs": 12, "duration": 5}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = latency.build_parser()
     p.prog = "python -m bench.compare_toggle"
@@ -255,27 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comparer-on-load-cpus", action="store_true",
                    help="pin the comparer process to the load CPUs instead of the proxy's, "
                         "as on a machine with a core to spare for it")
-    p.set_defaults(pairs=12, duration="5s")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(args_list)
     prog = "python -m bench.compare_toggle"
-    try:
-        settings = latency.settings_from(args)
-        pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
-    except ValueError as exc:
-        parser.error(str(exc))
-    nginx_path = latency.find_nginx()
-    missing = missing_tools(prog, nginx_path)
-    if missing or nginx_path is None:
-        print(missing, file=sys.stderr)
-        return 2
-    found_versions = latency.versions(nginx_path) if args.record else {}
-    load_before = os.getloadavg()[0]
+    prepared = latency.prepare(prog, build_parser(), argv, full=FULL)
+    if isinstance(prepared, int):
+        return prepared
+    args, settings, pinning = prepared.args, prepared.settings, prepared.pinning
+    nginx_path, args_list = prepared.nginx_path, prepared.args_list
+    found_versions, load_before = prepared.versions, prepared.load_before
 
     def run() -> Outcome:
         with work_supervisor("shadowmesh-cmptoggle-", args.keep_workdir, pinning,

@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -478,9 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Explicit options win; --quick only changes the defaults."""
-    defaults = {**FULL, **QUICK} if args.quick else FULL
+def settings_from(args: argparse.Namespace, full: Mapping[str, float] = FULL) -> Settings:
+    """Explicit options win; --quick only changes the defaults (`full`: a harness's own)."""
+    defaults = {**full, **QUICK} if args.quick else full
     settings = Settings(
         qps=defaults["qps"] if args.qps is None else args.qps,
         connections=int(defaults["connections"] if args.connections is None
@@ -496,24 +496,50 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a fixed-rate harness knows before it measures (see `prepare`)."""
+    args_list: list[str]
+    args: argparse.Namespace
+    settings: Settings
+    pinning: Pinning
+    nginx_path: str
+    versions: dict[str, str]  # taken before the run: commits may land while it runs
+    load_before: float
+
+
+def prepare(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
+            check: Callable[[argparse.Namespace], object] | None = None,
+            full: Mapping[str, float] = FULL) -> Prepared | int:
+    """The start every fixed-rate harness shares: parse the options (a bad one exits with
+    the parser's usage error; `check` may raise ValueError for the harness's own), plan the
+    pinning, find nginx and the other tools (their absence: message and exit status 2)."""
     args_list = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        settings = settings_from(args)
+        settings = settings_from(args, full)
         pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
+        if check is not None:
+            check(args)
     except ValueError as exc:
         parser.error(str(exc))
-    prog = "python -m bench.latency"
     nginx_path = find_nginx()
     missing = missing_tools(prog, nginx_path)
     if missing or nginx_path is None:
         print(missing, file=sys.stderr)
         return 2
-    # Taken before the run: other commits may land in the checkout while it runs.
-    found_versions = versions(nginx_path) if args.record else {}
-    load_before = os.getloadavg()[0]
+    return Prepared(args_list, args, settings, pinning, nginx_path,
+                    versions(nginx_path) if args.record else {}, os.getloadavg()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    prog = "python -m bench.latency"
+    prepared = prepare(prog, build_parser(), argv)
+    if isinstance(prepared, int):
+        return prepared
+    args, settings, pinning = prepared.args, prepared.settings, prepared.pinning
+    nginx_path, args_list = prepared.nginx_path, prepared.args_list
+    found_versions, load_before = prepared.versions, prepared.load_before
     outcome = guarded(prog, lambda: _run(nginx_path, pinning, settings, stderr_progress,
                                          args.keep_workdir))
     if isinstance(outcome, int):

@@ -41,13 +41,12 @@ from bench.load_session import (
     LOAD_MARGIN_S,
     Progress,
     guarded,
-    missing_tools,
     start_json_backend,
     stderr_progress,
     work_supervisor,
 )
 from bench.processes import Supervisor
-from bench.tools import Pinning, pin_tree, plan_pinning, process_tree
+from bench.tools import Pinning, pin_tree, process_tree
 
 STATES = ("nice", "idle", "stopped")
 ALL_STATES = (*STATES, "away")
@@ -259,6 +258,10 @@ def describe(settings: latency.Settings, states: Sequence[str]) -> str:
             f"probe in the serving process (bench/probe), medians of per-second percentiles")
 
 
+# this harness's defaults (--quick: 2 s windows, 1 pair or round)
+FULL = {**latency.FULL, "pairs": 10, "duration": 5}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = latency.build_parser()
     p.prog = "python -m bench.loop_wakeup"
@@ -268,28 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--states", default=",".join(STATES),
                    help=f"comma-separated, of {', '.join(ALL_STATES)} (default: "
                         f"{','.join(STATES)})")
-    p.set_defaults(pairs=10, duration="5s")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(args_list)
     prog = "python -m bench.loop_wakeup"
-    try:
-        settings = latency.settings_from(args)
-        pinning = plan_pinning(args.pin, os.sched_getaffinity(0))
-        states = parse_states(args.states)
-    except ValueError as exc:
-        parser.error(str(exc))
-    nginx_path = latency.find_nginx()
-    missing = missing_tools(prog, nginx_path)
-    if missing or nginx_path is None:
-        print(missing, file=sys.stderr)
-        return 2
-    found_versions = latency.versions(nginx_path) if args.record else {}
-    load_before = os.getloadavg()[0]
+    prepared = latency.prepare(prog, build_parser(), argv, lambda a: parse_states(a.states),
+                               FULL)
+    if isinstance(prepared, int):
+        return prepared
+    args, settings, pinning = prepared.args, prepared.settings, prepared.pinning
+    nginx_path, args_list = prepared.nginx_path, prepared.args_list
+    found_versions, load_before = prepared.versions, prepared.load_before
+    states = parse_states(args.states)
 
     def run() -> tuple[list[Summary], int]:
         with work_supervisor("shadowmesh-wakeup-", args.keep_workdir, pinning,

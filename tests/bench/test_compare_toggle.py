@@ -47,3 +47,10 @@ def test_the_comparer_can_be_placed_on_the_load_cpus_and_the_session_says_so() -
     settings = ct.latency.settings_from(args)
     assert "comparer process pinned to the load CPUs" in ct.describe(settings, True)
     assert "comparer process" not in ct.describe(settings)
+
+
+def test_defaults_are_the_harness_own_and_quick_shortens_them() -> None:
+    full = ct.latency.settings_from(ct.build_parser().parse_args([]), ct.FULL)
+    assert (full.pairs, full.duration_s, full.qps) == (12, 5, 1000.0)
+    quick = ct.latency.settings_from(ct.build_parser().parse_args(["--quick"]), ct.FULL)
+    assert (quick.pairs, quick.duration_s) == (1, 2)

@@ -67,3 +67,10 @@ def test_states_are_checked() -> None:
     for bad in ("idle,nice", "idle,stopped,idle", "idle,fast,stopped"):
         with pytest.raises(ValueError, match="--states"):
             lw.parse_states(bad)
+
+
+def test_defaults_are_the_harness_own_and_quick_shortens_them() -> None:
+    full = lw.latency.settings_from(lw.build_parser().parse_args([]), lw.FULL)
+    assert (full.pairs, full.duration_s) == (10, 5)
+    quick = lw.latency.settings_from(lw.build_parser().parse_args(["--quick"]), lw.FULL)
+    assert (quick.pairs, quick.duration_s) == (1, 2)
