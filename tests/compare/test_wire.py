@@ -145,3 +145,10 @@ def test_read_refuses_a_frame_whose_fields_overrun_it() -> None:
     frame[5 + 8 + 8 + 8 + 4 + 2] = 0xFF  # the request id's length, now past the frame
     with pytest.raises(wire.FrameError):
         wire.read(bytes(frame))
+
+
+def test_primaries_counts_the_pairs_a_batch_of_frames_holds() -> None:
+    p1, p2 = primary(captured({"v": 1})), primary(None)
+    frames = [wire.encode(p1), wire.encode(copy(p1.cid, None)), wire.encode(p2)]
+    assert wire.primaries(frames) == 2
+    assert wire.primaries([]) == 0

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shadowmesh.compare.wire import PRIMARY
+from shadowmesh.compare import wire
 from shadowmesh.config import Resource
 from shadowmesh.config.models import Comparison
 from shadowmesh.mirror.hooks import DEFAULT_QUEUE_SIZE
@@ -97,13 +97,12 @@ class CompareRuntime:
 
     def _start(self) -> None:
         from shadowmesh.compare.supervisor import Comparer
-        from shadowmesh.compare.wire import encode
         from shadowmesh.mirror.hooks import OutcomeQueue
 
         self.comparer = Comparer(self.store_url, self.mirror_timeout, self.flush_interval)
         self.queue = OutcomeQueue(self._feed, maxsize=self.queue_size,
                                   name="shadowmesh-compare-feeder", linger=FEED_LINGER_S,
-                                  pack=encode)
+                                  pack=wire.encode)
         self._ticker = threading.Thread(target=self._tick_loop, name="shadowmesh-compare-tick",
                                         daemon=True)
         self._ticker.start()
@@ -115,8 +114,7 @@ class CompareRuntime:
         assert comparer is not None
         self._count_dropped()
         if not comparer.send(batch):
-            # the pairs lost: one per primary outcome (a frame's first byte is its kind)
-            comparer.lost(sum(1 for frame in batch if frame[0] == PRIMARY))
+            comparer.lost(wire.primaries(batch))  # the pairs lost
 
     def _count_dropped(self) -> None:
         queue, comparer = self.queue, self.comparer

@@ -185,6 +185,16 @@ def encode(outcome: Outcome) -> bytes:
     return b"".join(parts)
 
 
+def primaries(frames: list[bytes]) -> int:
+    """How many of `frames` (whole frames, as `encode` makes them) carry a primary outcome:
+    the pairs they hold. A frame's first byte is its kind."""
+    n = 0
+    for frame in frames:
+        if frame[0] == PRIMARY:
+            n += 1
+    return n
+
+
 def _text(data: bytes, start: int, end: int) -> str:
     raw = data[start:end]
     try:
