@@ -51,7 +51,7 @@ REQUEST_PATH_MODULES = (
     "shadowmesh.mirror.breaker",
     "shadowmesh.mirror.outcomes",  # built per mirrored request when comparing, then packed
     "shadowmesh.mirror.hooks",  # the outcome queue, called per outcome on the loop
-    "shadowmesh.compare.wire",  # packs outcomes on the serving side's feeder thread
+    "shadowmesh.compare.wire",  # packs each outcome on the loop (OutcomeQueue._put)
     "shadowmesh.telemetry.record",
     "shadowmesh.telemetry.accesslog",
     "shadowmesh.telemetry.observer",
